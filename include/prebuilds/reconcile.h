@@ -1,0 +1,82 @@
+/* Planning and reconciling. The plan is pure (status rows in, needed changes out) so
+ * every combination is unit tested without a database; reconcile ties status, plan and
+ * the store's set-based writes together and reports what one pass did. */
+#ifndef PREBUILDS_RECONCILE_H
+#define PREBUILDS_RECONCILE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "error.h"
+#include "store.h"
+
+/* Bits of pb_row_kind that a status row still needs. Pure; no I/O. */
+unsigned pb_plan_needs(const pb_status_row *row);
+
+typedef struct pb_plan_org {
+    char org_id[PB_UUID_LEN + 1];
+    char *org_name; /* owned by the plan */
+    unsigned needs; /* pb_row_kind bits */
+} pb_plan_org;
+
+/* The changes one pass needs: only organizations that need something are kept, so its
+ * size follows the drift, not the data. Embedded: pb_plan_init / pb_plan_fini. */
+typedef struct pb_plan {
+    pb_plan_org *orgs;
+    size_t n_orgs, cap;
+    size_t n_considered;
+    size_t n_member, n_group, n_group_member;
+    bool user_missing; /* some row said the prebuilds user does not exist */
+} pb_plan;
+
+void pb_plan_init(pb_plan *p);
+void pb_plan_fini(pb_plan *p);
+
+/* Add one status row (borrowed) to the plan. */
+PB_MUST_CHECK int pb_plan_add(pb_plan *p, const pb_status_row *row);
+
+/* Org ids of the plan that need `kind`, sorted; the array is owned by the caller
+ * (free()), the strings are borrowed from the plan. */
+PB_MUST_CHECK int pb_plan_org_ids(const pb_plan *p, pb_row_kind kind, const char ***out,
+                                  size_t *n_out);
+
+typedef struct pb_report {
+    size_t organizations; /* qualifying organizations considered */
+    size_t memberships_added;
+    size_t groups_created;
+    size_t group_memberships_added;
+    /* with dry_run: what would be added */
+    size_t memberships_planned;
+    size_t groups_planned;
+    size_t group_memberships_planned;
+    uint64_t statements;
+    uint64_t round_trips;
+    double duration_ms;
+    unsigned attempts;
+    bool dry_run;
+    size_t n_errors;
+    char **errors; /* owned; pb_report_fini frees */
+} pb_report;
+
+void pb_report_init(pb_report *r);
+void pb_report_fini(pb_report *r);
+
+typedef struct pb_reconcile_opts {
+    bool dry_run;
+    const char *const *org_ids; /* restrict the pass to these organizations (NULL: all) */
+    size_t n_org_ids;
+    unsigned max_attempts; /* 0: default (3) */
+    /* optional, once per row inserted and committed; strings borrowed for the call */
+    void (*added)(pb_row_kind kind, const char *org_id, const char *org_name, void *arg);
+    void *added_arg;
+} pb_reconcile_opts;
+
+/* One pass: status (one statement), plan, writes (a fixed number of statements when
+ * anything is missing). Returns 0 when the pass converged what it found; otherwise a
+ * negative code, with the report's errors naming what failed. The report is filled in
+ * both cases (caller-owned, initialised with pb_report_init). */
+PB_MUST_CHECK int pb_reconcile(pb_store *s, const pb_target *t, const pb_reconcile_opts *o,
+                               pb_report *r, pb_err *err);
+
+#endif

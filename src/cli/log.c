@@ -1,0 +1,126 @@
+/* The log writer. Text lines quote and escape values that need it; JSON lines come from
+ * jansson, so names with quotes, control bytes or invalid UTF-8 cannot break a line. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include <jansson.h>
+
+#include "log.h"
+#include "output.h"
+
+static pb_log_level min_level = PB_LOG_INFO;
+static pb_log_format fmt = PB_LOG_TEXT;
+
+static const char *const level_names[] = {"debug", "info", "warn", "error"};
+
+int pb_log_level_parse(const char *s, pb_log_level *out)
+{
+    for (int i = 0; i < 4; i++) {
+        if (strcasecmp(s, level_names[i]) == 0) {
+            *out = (pb_log_level)i;
+            return 0;
+        }
+    }
+    if (strcasecmp(s, "warning") == 0) {
+        *out = PB_LOG_WARN;
+        return 0;
+    }
+    return -1;
+}
+
+int pb_log_format_parse(const char *s, pb_log_format *out)
+{
+    if (strcmp(s, "text") == 0)
+        *out = PB_LOG_TEXT;
+    else if (strcmp(s, "json") == 0)
+        *out = PB_LOG_JSON;
+    else
+        return -1;
+    return 0;
+}
+
+void pb_log_setup(pb_log_level level, pb_log_format format)
+{
+    min_level = level;
+    fmt = format;
+}
+
+bool pb_log_enabled(pb_log_level level)
+{
+    return level >= min_level;
+}
+
+static void timestamp(char *buf, size_t len)
+{
+    struct timespec ts;
+    struct tm tm;
+    (void)clock_gettime(CLOCK_REALTIME, &ts);
+    (void)gmtime_r(&ts.tv_sec, &tm);
+    size_t n = strftime(buf, len, "%Y-%m-%dT%H:%M:%S", &tm);
+    (void)snprintf(buf + n, len - n, ".%03ldZ", ts.tv_nsec / 1000000L);
+}
+
+static bool needs_quotes(const char *v)
+{
+    if (*v == '\0')
+        return true;
+    for (const unsigned char *p = (const unsigned char *)v; *p; p++) {
+        if (*p <= ' ' || *p == '"' || *p == '\\' || *p == '=' || *p >= 0x7f)
+            return true;
+    }
+    return false;
+}
+
+void pb_log(pb_log_level level, const char *msg, ...)
+{
+    if (!pb_log_enabled(level))
+        return;
+    char ts[40];
+    timestamp(ts, sizeof(ts));
+    va_list ap;
+    va_start(ap, msg);
+    if (fmt == PB_LOG_JSON) {
+        json_t *o = json_object();
+        if (o == NULL) {
+            va_end(ap);
+            return;
+        }
+        (void)json_object_set_new(o, "ts", json_string(ts));
+        (void)json_object_set_new(o, "level", json_string(level_names[level]));
+        (void)json_object_set_new(o, "msg", pb_json_string(msg));
+        for (;;) {
+            const char *k = va_arg(ap, const char *);
+            if (k == NULL)
+                break;
+            const char *v = va_arg(ap, const char *);
+            (void)json_object_set_new(o, k, pb_json_string(v == NULL ? "" : v));
+        }
+        char *line = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
+        if (line != NULL) {
+            (void)fprintf(stderr, "%s\n", line);
+            free(line);
+        }
+        json_decref(o);
+    } else {
+        char *m = pb_escape_term(msg);
+        (void)fprintf(stderr, "%s %-5s %s", ts, level_names[level], m ? m : "");
+        free(m);
+        for (;;) {
+            const char *k = va_arg(ap, const char *);
+            if (k == NULL)
+                break;
+            const char *v = va_arg(ap, const char *);
+            char *e = pb_escape_term(v == NULL ? "" : v);
+            if (needs_quotes(v == NULL ? "" : v))
+                (void)fprintf(stderr, " %s=\"%s\"", k, e ? e : "");
+            else
+                (void)fprintf(stderr, " %s=%s", k, e ? e : "");
+            free(e);
+        }
+        (void)fputc('\n', stderr);
+    }
+    va_end(ap);
+}

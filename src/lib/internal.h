@@ -1,0 +1,71 @@
+/* Internal helpers shared by the library's modules: the allocation hook (so tests can
+ * fail the N-th allocation), error formatting, and the backend vtable behind pb_store.
+ * Nothing here is public API; names carry the pb__ prefix. */
+#ifndef PREBUILDS_INTERNAL_H
+#define PREBUILDS_INTERNAL_H
+
+#include <stdarg.h>
+#include <stddef.h>
+
+#include "prebuilds/prebuilds.h"
+
+/* All library allocations go through these, so a test can make the N-th one fail. */
+void *pb__malloc(size_t n);
+void *pb__calloc(size_t n, size_t size);
+void *pb__realloc(void *p, size_t n);
+char *pb__strdup(const char *s);
+void pb__free(void *p);
+
+/* Test hook: fail the allocation numbered `n` (1-based) from now on; 0 disables. */
+void pb__alloc_fail_at(unsigned long n);
+
+/* Fill err (may be NULL) with code and a printf-style one-line message; returns code. */
+int pb__err_set(pb_err *err, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+/* Copy `src` into `dst` (size n), always NUL-terminated, truncating. */
+void pb__strlcpy(char *dst, const char *src, size_t n);
+
+/* Collapse a (possibly multi-line) server message to its first line, trimmed. */
+void pb__first_line(char *s);
+
+struct pb_store_vtable {
+    void (*close)(pb_store *s);
+    int (*status)(pb_store *s, const pb_target *t, const char *const *ids, size_t n_ids,
+                  pb_status_cb cb, void *arg, pb_err *err);
+    int (*apply)(pb_store *s, const pb_target *t, const pb_write_set *w, pb_added_cb added,
+                 void *added_arg, pb_write_result *res, pb_err *err);
+    int (*init)(pb_store *s, const pb_target *t, const pb_init_opts *o, pb_init_result *res,
+                pb_err *err);
+    int (*create)(pb_store *s, pb_obj_kind kind, const char *id, const char *parent_id,
+                  const char *name, int64_t desired, const char *created_by, pb_err *err);
+    int (*list)(pb_store *s, pb_obj_kind kind, const char *parent_id, pb_obj_cb cb, void *arg,
+                pb_err *err);
+    int (*remove)(pb_store *s, const pb_target *t, pb_row_kind kind, const char *org_id,
+                  size_t *n_removed, pb_err *err);
+    int (*find_org)(pb_store *s, const char *id_or_name, char out[PB_UUID_LEN + 1], pb_err *err);
+    int (*seed)(pb_store *s, const pb_target *t, const pb_seed_opts *o, pb_seed_result *res,
+                pb_err *err);
+};
+
+/* Every backend's struct starts with this header. */
+struct pb_store {
+    const struct pb_store_vtable *vt;
+    pb_backend backend;
+    pb_store_stats stats;
+};
+
+int pb__store_sqlite_open(const char *path, unsigned flags, pb_store **out, pb_err *err);
+int pb__store_pg_open(const char *conninfo, pb_store **out, pb_err *err);
+
+/* JSON array text of org ids, e.g. ["a","b"] (ids are canonical UUIDs: no escaping
+ * needed). Caller frees with pb__free. */
+char *pb__ids_json(const char *const *ids, size_t n);
+/* PostgreSQL array literal, e.g. {a,b}. Caller frees with pb__free. */
+char *pb__ids_pgarray(const char *const *ids, size_t n);
+
+/* Names of SQL objects used by both backends. */
+#define PB__TABLES_REQUIRED                                                                        \
+    "users", "organizations", "organization_members", "groups", "group_members", "templates",     \
+        "template_versions", "template_version_presets"
+
+#endif

@@ -1,0 +1,168 @@
+/* One reconciliation pass: the status statement streams rows into the plan, and only
+ * when the plan is non-empty do the store's set-based writes run. A transient failure
+ * (deadlock, serialization, an organization deleted under us) re-reads and retries. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "internal.h"
+
+void pb_report_init(pb_report *r)
+{
+    memset(r, 0, sizeof(*r));
+}
+
+void pb_report_fini(pb_report *r)
+{
+    if (r == NULL)
+        return;
+    for (size_t i = 0; i < r->n_errors; i++)
+        pb__free(r->errors[i]);
+    pb__free(r->errors);
+    memset(r, 0, sizeof(*r));
+}
+
+static void report_error(pb_report *r, const char *msg)
+{
+    char **errors = pb__realloc(r->errors, (r->n_errors + 1) * sizeof(*errors));
+    if (errors == NULL)
+        return; /* the pass still fails with its code; the list is best effort */
+    r->errors = errors;
+    char *copy = pb__strdup(msg);
+    if (copy == NULL)
+        return;
+    r->errors[r->n_errors++] = copy;
+}
+
+static double now_ms(void)
+{
+    struct timespec ts;
+    (void)clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+static int cmp_org_id(const void *a, const void *b)
+{
+    return strcmp(((const pb_plan_org *)a)->org_id, ((const pb_plan_org *)b)->org_id);
+}
+
+/* Forwards the store's (kind, org id) to the caller with the organization's name. */
+typedef struct added_ctx {
+    const pb_reconcile_opts *o;
+    const pb_plan_org *by_id; /* plan orgs sorted by id */
+    size_t n;
+} added_ctx;
+
+static void forward_added(pb_row_kind kind, const char *org_id, void *arg)
+{
+    added_ctx *ctx = arg;
+    pb_plan_org key;
+    pb__strlcpy(key.org_id, org_id, sizeof(key.org_id));
+    const pb_plan_org *hit = bsearch(&key, ctx->by_id, ctx->n, sizeof(key), cmp_org_id);
+    ctx->o->added(kind, org_id, hit != NULL ? hit->org_name : "", ctx->o->added_arg);
+}
+
+static int status_to_plan(const pb_status_row *row, void *arg)
+{
+    return pb_plan_add(arg, row);
+}
+
+/* One attempt: read, plan, write. */
+static int attempt(pb_store *s, const pb_target *t, const pb_reconcile_opts *o, pb_report *r,
+                   pb_err *err)
+{
+    pb_plan plan;
+    pb_plan_init(&plan);
+    const char **member_ids = NULL, **group_ids = NULL, **gm_ids = NULL;
+    size_t n_member = 0, n_group = 0, n_gm = 0;
+    int rc = pb_store_status(s, t, o->org_ids, o->n_org_ids, status_to_plan, &plan, err);
+    if (rc == PB_ENOMEM && err->msg[0] == '\0')
+        pb__err_set(err, rc, "plan: out of memory");
+    if (rc != 0)
+        goto out;
+    r->organizations = plan.n_considered;
+    r->memberships_planned = plan.n_member;
+    r->groups_planned = plan.n_group;
+    r->group_memberships_planned = plan.n_group_member;
+    if (plan.n_orgs == 0 || o->dry_run)
+        goto out;
+    if (plan.user_missing) {
+        rc = pb__err_set(err, PB_ENOUSER,
+                         "prebuilds user %s not found in users: run init or pass the right "
+                         "--user-id",
+                         t->user_id);
+        goto out;
+    }
+    if ((rc = pb_plan_org_ids(&plan, PB_ROW_MEMBER, &member_ids, &n_member)) != 0 ||
+        (rc = pb_plan_org_ids(&plan, PB_ROW_GROUP, &group_ids, &n_group)) != 0 ||
+        (rc = pb_plan_org_ids(&plan, PB_ROW_GROUP_MEMBER, &gm_ids, &n_gm)) != 0) {
+        pb__err_set(err, rc, "plan: out of memory");
+        goto out;
+    }
+    pb_write_set w = {
+        .member_orgs = member_ids,
+        .n_member_orgs = n_member,
+        .group_orgs = group_ids,
+        .n_group_orgs = n_group,
+        .group_member_orgs = gm_ids,
+        .n_group_member_orgs = n_gm,
+    };
+    pb_write_result res;
+    pb_plan_org *by_id = NULL;
+    added_ctx actx = {o, NULL, plan.n_orgs};
+    if (o->added != NULL) {
+        by_id = pb__calloc(plan.n_orgs, sizeof(*by_id));
+        if (by_id == NULL) {
+            rc = pb__err_set(err, PB_ENOMEM, "plan: out of memory");
+            goto out;
+        }
+        memcpy(by_id, plan.orgs, plan.n_orgs * sizeof(*by_id)); /* names stay the plan's */
+        qsort(by_id, plan.n_orgs, sizeof(*by_id), cmp_org_id);
+        actx.by_id = by_id;
+    }
+    rc = pb_store_apply(s, t, &w, o->added != NULL ? forward_added : NULL, &actx, &res, err);
+    pb__free(by_id);
+    if (rc == 0) {
+        r->memberships_added = res.memberships_added;
+        r->groups_created = res.groups_created;
+        r->group_memberships_added = res.group_memberships_added;
+    }
+out:
+    pb__free(member_ids);
+    pb__free(group_ids);
+    pb__free(gm_ids);
+    pb_plan_fini(&plan);
+    return rc;
+}
+
+int pb_reconcile(pb_store *s, const pb_target *t, const pb_reconcile_opts *o, pb_report *r,
+                 pb_err *err)
+{
+    static const pb_reconcile_opts defaults = {0};
+    if (o == NULL)
+        o = &defaults;
+    pb_err_clear(err);
+    pb_store_stats before;
+    pb_store_stats_get(s, &before);
+    double start = now_ms();
+    unsigned max_attempts = o->max_attempts == 0 ? 3 : o->max_attempts;
+    r->dry_run = o->dry_run;
+    int rc = 0;
+    for (unsigned i = 0; i < max_attempts; i++) {
+        r->attempts = i + 1;
+        pb_err_clear(err);
+        rc = attempt(s, t, o, r, err);
+        if (rc == 0 || !err->retryable)
+            break;
+    }
+    if (rc != 0)
+        report_error(r, err->msg[0] != '\0' ? err->msg : pb_strerror(rc));
+    pb_store_stats after;
+    pb_store_stats_get(s, &after);
+    r->statements = after.statements - before.statements;
+    r->round_trips = after.round_trips - before.round_trips;
+    r->duration_ms = now_ms() - start;
+    return rc;
+}

@@ -1,0 +1,186 @@
+/* The store's public face: dispatch to the backend chosen by the URL, keep the
+ * statement counters, and build the id lists both backends bind as one parameter
+ * (a JSON array on SQLite, an array literal on PostgreSQL). */
+#include <stdio.h>
+#include <string.h>
+
+#include "internal.h"
+
+void pb_target_init_default(pb_target *t)
+{
+    pb__strlcpy(t->user_id, PB_DEFAULT_USER_ID, sizeof(t->user_id));
+    t->group_name = PB_DEFAULT_GROUP_NAME;
+    t->group_display_name = PB_DEFAULT_GROUP_DISPLAY_NAME;
+}
+
+int pb_store_open(const pb_dburl *url, unsigned flags, pb_store **out, pb_err *err)
+{
+    *out = NULL;
+    pb_err_clear(err);
+    switch (url->backend) {
+    case PB_BACKEND_SQLITE:
+        return pb__store_sqlite_open(url->target, flags, out, err);
+    case PB_BACKEND_PG:
+        return pb__store_pg_open(url->target, out, err);
+    }
+    return pb__err_set(err, PB_EINVAL, "open store: unknown backend");
+}
+
+void pb_store_free(pb_store **s)
+{
+    if (s == NULL || *s == NULL)
+        return;
+    (*s)->vt->close(*s);
+    *s = NULL;
+}
+
+pb_backend pb_store_backend(const pb_store *s)
+{
+    return s->backend;
+}
+
+void pb_store_stats_get(const pb_store *s, pb_store_stats *out)
+{
+    *out = s->stats;
+}
+
+void pb_store_stats_reset(pb_store *s)
+{
+    memset(&s->stats, 0, sizeof(s->stats));
+}
+
+int pb_store_status(pb_store *s, const pb_target *t, const char *const *org_ids,
+                    size_t n_org_ids, pb_status_cb cb, void *arg, pb_err *err)
+{
+    pb_err_clear(err);
+    for (size_t i = 0; i < n_org_ids; i++) {
+        char canon[PB_UUID_LEN + 1];
+        int rc = pb_uuid_parse(org_ids[i], canon, "organization id", err);
+        if (rc != 0)
+            return rc;
+        if (strcmp(canon, org_ids[i]) != 0)
+            return pb__err_set(err, PB_EINVAL, "invalid organization id \"%s\": not lowercase",
+                               org_ids[i]);
+    }
+    return s->vt->status(s, t, org_ids, n_org_ids, cb, arg, err);
+}
+
+/* Rows come back before the commit; they are held here and reported only once the
+ * transaction committed, so a rolled-back write never shows up as "added". */
+typedef struct added_buf {
+    struct added_row {
+        pb_row_kind kind;
+        char org_id[PB_UUID_LEN + 1];
+    } *rows;
+    size_t n, cap;
+    bool oom;
+} added_buf;
+
+static void buffer_added(pb_row_kind kind, const char *org_id, void *arg)
+{
+    added_buf *b = arg;
+    if (b->oom)
+        return;
+    if (b->n == b->cap) {
+        size_t cap = b->cap == 0 ? 16 : b->cap * 2;
+        struct added_row *rows = pb__realloc(b->rows, cap * sizeof(*rows));
+        if (rows == NULL) {
+            b->oom = true;
+            return;
+        }
+        b->rows = rows;
+        b->cap = cap;
+    }
+    b->rows[b->n].kind = kind;
+    pb__strlcpy(b->rows[b->n].org_id, org_id, sizeof(b->rows[b->n].org_id));
+    b->n++;
+}
+
+int pb_store_apply(pb_store *s, const pb_target *t, const pb_write_set *w, pb_added_cb added,
+                   void *added_arg, pb_write_result *res, pb_err *err)
+{
+    pb_err_clear(err);
+    memset(res, 0, sizeof(*res));
+    if (w->n_member_orgs == 0 && w->n_group_orgs == 0 && w->n_group_member_orgs == 0)
+        return 0;
+    added_buf buf = {0};
+    int rc = s->vt->apply(s, t, w, added != NULL ? buffer_added : NULL, &buf, res, err);
+    if (rc == 0 && added != NULL) {
+        for (size_t i = 0; i < buf.n; i++)
+            added(buf.rows[i].kind, buf.rows[i].org_id, added_arg);
+    }
+    pb__free(buf.rows);
+    return rc;
+}
+
+int pb_store_init(pb_store *s, const pb_target *t, const pb_init_opts *o, pb_init_result *res,
+                  pb_err *err)
+{
+    pb_err_clear(err);
+    memset(res, 0, sizeof(*res));
+    return s->vt->init(s, t, o, res, err);
+}
+
+int pb_store_create(pb_store *s, pb_obj_kind kind, const char *id, const char *parent_id,
+                    const char *name, int64_t desired, const char *created_by, pb_err *err)
+{
+    pb_err_clear(err);
+    return s->vt->create(s, kind, id, parent_id, name, desired, created_by, err);
+}
+
+int pb_store_list(pb_store *s, pb_obj_kind kind, const char *parent_id, pb_obj_cb cb, void *arg,
+                  pb_err *err)
+{
+    pb_err_clear(err);
+    return s->vt->list(s, kind, parent_id, cb, arg, err);
+}
+
+int pb_store_remove(pb_store *s, const pb_target *t, pb_row_kind kind, const char *org_id,
+                    size_t *n_removed, pb_err *err)
+{
+    pb_err_clear(err);
+    *n_removed = 0;
+    return s->vt->remove(s, t, kind, org_id, n_removed, err);
+}
+
+int pb_store_find_org(pb_store *s, const char *id_or_name, char out[PB_UUID_LEN + 1],
+                      pb_err *err)
+{
+    pb_err_clear(err);
+    return s->vt->find_org(s, id_or_name, out, err);
+}
+
+int pb_store_seed(pb_store *s, const pb_target *t, const pb_seed_opts *o, pb_seed_result *res,
+                  pb_err *err)
+{
+    pb_err_clear(err);
+    memset(res, 0, sizeof(*res));
+    return s->vt->seed(s, t, o, res, err);
+}
+
+static char *join_ids(const char *const *ids, size_t n, const char *open, const char *quote,
+                      const char *close)
+{
+    size_t qlen = strlen(quote);
+    size_t len = strlen(open) + strlen(close) + 1 + n * (PB_UUID_LEN + 2 * qlen + 1);
+    char *buf = pb__malloc(len);
+    if (buf == NULL)
+        return NULL;
+    size_t used = 0;
+    used += (size_t)snprintf(buf + used, len - used, "%s", open);
+    for (size_t i = 0; i < n; i++)
+        used += (size_t)snprintf(buf + used, len - used, "%s%s%.36s%s", i ? "," : "", quote,
+                                 ids[i], quote);
+    (void)snprintf(buf + used, len - used, "%s", close);
+    return buf;
+}
+
+char *pb__ids_json(const char *const *ids, size_t n)
+{
+    return join_ids(ids, n, "[", "\"", "]");
+}
+
+char *pb__ids_pgarray(const char *const *ids, size_t n)
+{
+    return join_ids(ids, n, "{", "", "}");
+}
