@@ -323,8 +323,6 @@ static int run_pipeline(pg_store *s, const pipe_item *items, int n_items, row_fn
         if (rc == 0 && PQsendQueryPrepared(s->conn, pstmts[id].name, items[i].n_params,
                                            items[i].params, NULL, NULL, 0) != 1)
             rc = conn_error(s, err);
-        if (rc == 0 && items[i].single_row && PQsetSingleRowMode(s->conn) != 1)
-            rc = pb__err_set(err, PB_EINTERNAL, "single-row mode refused");
         if (rc == 0)
             s->base.stats.statements++;
     }
@@ -344,7 +342,15 @@ static int run_pipeline(pg_store *s, const pipe_item *items, int n_items, row_fn
     int item = 0;
     bool expect_prepare = n_items > 0 && sent_prepare[items[0].stmt];
     bool prepare_failed[PST_COUNT] = {0};
+    bool row_mode_set = false;
     for (;;) {
+        /* Single-row mode is chosen just before the first result of that query. */
+        if (!expect_prepare && item < n_items && items[item].single_row && !row_mode_set) {
+            row_mode_set = true;
+            if (PQsetSingleRowMode(s->conn) != 1 && rc == 0)
+                rc = pb__err_set(err, PB_EINTERNAL, "%s: single-row mode refused",
+                                 items[item].what);
+        }
         PGresult *res = PQgetResult(s->conn);
         if (res == NULL) {
             if (PQstatus(s->conn) == CONNECTION_BAD) {
@@ -357,6 +363,7 @@ static int run_pipeline(pg_store *s, const pipe_item *items, int n_items, row_fn
                 expect_prepare = false;
             } else {
                 item++;
+                row_mode_set = false;
                 if (item < n_items) {
                     int id = items[item].stmt;
                     /* A statement's prepare was sent only before its first use. */
@@ -887,7 +894,9 @@ static int pg_seed(pb_store *base, const pb_target *t, const pb_seed_opts *o, pb
     /* Per organization i: whether it has prebuilds, its index k among those, whether
      * it drifted and (by the number of drifted before it) which rows it misses. */
     static const char *const org_cte =
-        "WITH org AS ("
+        "WITH args AS (SELECT $8::uuid AS user_id, $9::text AS group_name,"
+        "  $10::text AS group_display_name),"
+        " org AS ("
         " SELECT i, md5('pb-seed:' || $1 || ':org:' || i)::uuid AS id,"
         "  floor((i + 1) * $6::float8) > floor(i * $6::float8) AND $3::int > 0"
         "   AND $4::int > 0 AND $5::int > 0 AS prebuilds,"
