@@ -63,6 +63,9 @@ char *pb__ids_json(const char *const *ids, size_t n);
 /* PostgreSQL array literal, e.g. {a,b}. Caller frees with pb__free. */
 char *pb__ids_pgarray(const char *const *ids, size_t n);
 
+/* Both backends carry the same migrations, one for one. */
+#define PB__SCHEMA_VERSION 2
+
 /* Names of SQL objects used by both backends. */
 #define PB__TABLES_REQUIRED                                                                        \
     "users", "organizations", "organization_members", "groups", "group_members", "templates",     \

@@ -34,6 +34,11 @@ void pb_store_free(pb_store **s)
     *s = NULL;
 }
 
+int pb_schema_version_latest(void)
+{
+    return PB__SCHEMA_VERSION;
+}
+
 pb_backend pb_store_backend(const pb_store *s)
 {
     return s->backend;

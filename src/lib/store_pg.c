@@ -175,6 +175,8 @@ static const char *const migrations[] = {
     " ON template_version_presets (template_version_id) WHERE desired_instances IS NOT NULL;",
 };
 #define N_MIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
+_Static_assert(sizeof(migrations) / sizeof(migrations[0]) == PB__SCHEMA_VERSION,
+               "every backend has every migration");
 
 /* What `init --recommended-indexes` offers a database we did not create. Built
  * CONCURRENTLY, so a live platform keeps writing while it runs. */
@@ -724,12 +726,15 @@ static int pg_create(pb_store *base, pb_obj_kind kind, const char *id, const cha
         (void)snprintf(desired_buf, sizeof(desired_buf), "%" PRId64, desired);
         desired_txt = desired_buf;
     }
-    const char *params[5] = {id, parent_id, name, created_by, desired_txt};
+    /* $1 id, $2 parent (or name for organizations), $3 name, $4 creator or desired */
+    const char *params[4] = {id, parent_id, name, created_by};
+    int n_params = 4;
     char what[160];
     const char *sql;
     switch (kind) {
     case PB_OBJ_ORG:
         params[1] = name;
+        n_params = 2;
         sql = "INSERT INTO organizations (id, name, display_name, description, created_at,"
               " updated_at) VALUES ($1::uuid, $2, $2, '', now(), now())";
         (void)snprintf(what, sizeof(what), "create organization \"%.100s\"", name);
@@ -748,23 +753,16 @@ static int pg_create(pb_store *base, pb_obj_kind kind, const char *id, const cha
         (void)snprintf(what, sizeof(what), "create template version \"%.100s\"", name);
         break;
     case PB_OBJ_PRESET:
+        params[3] = desired_txt;
         sql = "INSERT INTO template_version_presets (id, template_version_id, name,"
-              " desired_instances) VALUES ($1::uuid, $2::uuid, $3, $5::integer)";
+              " desired_instances) VALUES ($1::uuid, $2::uuid, $3, $4::integer)";
         (void)snprintf(what, sizeof(what), "create preset \"%.100s\"", name);
         break;
     default:
         return pb__err_set(err, PB_EINVAL, "create: unknown object kind");
     }
     PGresult *res = NULL;
-    int rc;
-    if (kind == PB_OBJ_PRESET) {
-        const char *p5[5] = {params[0], params[1], params[2], NULL, params[4]};
-        rc = exec_params(s, sql, 5, p5, &res, what, err);
-    } else if (kind == PB_OBJ_ORG) {
-        rc = exec_params(s, sql, 2, params, &res, what, err);
-    } else {
-        rc = exec_params(s, sql, 4, params, &res, what, err);
-    }
+    int rc = exec_params(s, sql, n_params, params, &res, what, err);
     if (rc == 0 && strcmp(PQcmdTuples(res), "0") == 0)
         rc = pb__err_set(err, PB_ENOTFOUND, "%s: template %s not found", what, parent_id);
     PQclear(res);

@@ -118,6 +118,8 @@ static const char *const migrations[] = {
     " ON template_version_presets (template_version_id) WHERE desired_instances IS NOT NULL;",
 };
 #define N_MIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
+_Static_assert(sizeof(migrations) / sizeof(migrations[0]) == PB__SCHEMA_VERSION,
+               "every backend has every migration");
 
 #define STATUS_SQL                                                                                 \
     "SELECT o.id, o.name,"                                                                         \
