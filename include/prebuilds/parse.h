@@ -9,7 +9,7 @@
 
 #include "error.h"
 
-#define PB_UUID_LEN 36 /* canonical text form, without the terminating NUL */
+#define PB_UUID_LEN       36 /* canonical text form, without the terminating NUL */
 #define PB_GROUP_NAME_MAX 255
 
 typedef enum pb_backend { PB_BACKEND_SQLITE = 1, PB_BACKEND_PG = 2 } pb_backend;

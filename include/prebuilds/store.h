@@ -20,8 +20,8 @@ typedef struct pb_target {
     const char *group_display_name;
 } pb_target;
 
-#define PB_DEFAULT_USER_ID "c42fdf75-3097-471c-8c33-fb52454d81c0"
-#define PB_DEFAULT_GROUP_NAME "coderprebuiltworkspaces"
+#define PB_DEFAULT_USER_ID            "c42fdf75-3097-471c-8c33-fb52454d81c0"
+#define PB_DEFAULT_GROUP_NAME         "coderprebuiltworkspaces"
 #define PB_DEFAULT_GROUP_DISPLAY_NAME "Prebuilt Workspaces"
 
 /* Fill `t` with the reference platform's defaults. */
@@ -30,12 +30,12 @@ void pb_target_init_default(pb_target *t);
 /* One qualifying organization as the status statement sees it. */
 typedef struct pb_status_row {
     char org_id[PB_UUID_LEN + 1];
-    const char *org_name; /* borrowed: valid only during the callback */
-    bool has_member;      /* the prebuilds user is an organization member */
-    bool has_group;       /* the prebuilds group exists */
+    const char *org_name;           /* borrowed: valid only during the callback */
+    bool has_member;                /* the prebuilds user is an organization member */
+    bool has_group;                 /* the prebuilds group exists */
     char group_id[PB_UUID_LEN + 1]; /* "" when !has_group */
-    bool in_group;        /* the prebuilds user is in the group */
-    bool user_exists;     /* the prebuilds user row exists in users */
+    bool in_group;                  /* the prebuilds user is in the group */
+    bool user_exists;               /* the prebuilds user row exists in users */
 } pb_status_row;
 
 /* Called once per row, in (name, id) order. Return 0 to go on, a negative PB_E* to stop
@@ -66,8 +66,7 @@ enum {
 /* Open a store. No SQL statement is executed: the first statement of a pass is the
  * pass's own (SQLite's per-connection settings go through the C API, not SQL).
  * On success the caller owns *out (free with pb_store_free). */
-PB_MUST_CHECK int pb_store_open(const pb_dburl *url, unsigned flags, pb_store **out,
-                                pb_err *err);
+PB_MUST_CHECK int pb_store_open(const pb_dburl *url, unsigned flags, pb_store **out, pb_err *err);
 
 /* Close and free; accepts NULL and a pointer to NULL, sets *s to NULL. */
 void pb_store_free(pb_store **s);
@@ -115,13 +114,13 @@ typedef struct pb_init_opts {
 } pb_init_opts;
 
 typedef struct pb_init_result {
-    bool foreign_schema;        /* tables existed and were not created by us */
-    int schema_version_before;  /* our migration version, 0 when none */
+    bool foreign_schema;       /* tables existed and were not created by us */
+    int schema_version_before; /* our migration version, 0 when none */
     int schema_version_after;
     bool user_created;
     bool user_exists;
     int indexes_created;
-    int indexes_missing;        /* recommended indexes still absent */
+    int indexes_missing; /* recommended indexes still absent */
 } pb_init_result;
 
 PB_MUST_CHECK int pb_store_init(pb_store *s, const pb_target *t, const pb_init_opts *o,
@@ -133,10 +132,10 @@ int pb_schema_version_latest(void);
 /* ---- administration (the CLI's admin commands; not used by reconcile) ---- */
 
 typedef struct pb_obj_row {
-    const char *id;         /* borrowed during the callback */
-    const char *parent_id;  /* organization / template / version id, or NULL */
+    const char *id;        /* borrowed during the callback */
+    const char *parent_id; /* organization / template / version id, or NULL */
     const char *name;
-    const char *extra;      /* desired_instances for presets ("" = NULL), else NULL */
+    const char *extra; /* desired_instances for presets ("" = NULL), else NULL */
 } pb_obj_row;
 typedef int (*pb_obj_cb)(const pb_obj_row *row, void *arg);
 
@@ -155,8 +154,8 @@ PB_MUST_CHECK int pb_store_create(pb_store *s, pb_obj_kind kind, const char *id,
                                   const char *created_by, pb_err *err);
 
 /* List objects of a kind, optionally only those under `parent_id`. */
-PB_MUST_CHECK int pb_store_list(pb_store *s, pb_obj_kind kind, const char *parent_id,
-                                pb_obj_cb cb, void *arg, pb_err *err);
+PB_MUST_CHECK int pb_store_list(pb_store *s, pb_obj_kind kind, const char *parent_id, pb_obj_cb cb,
+                                void *arg, pb_err *err);
 
 /* Remove the prebuilds user from an organization (kind PB_ROW_MEMBER) or from its
  * prebuilds group (PB_ROW_GROUP_MEMBER), to make drift. *n_removed tells how many rows. */
@@ -164,8 +163,8 @@ PB_MUST_CHECK int pb_store_remove(pb_store *s, const pb_target *t, pb_row_kind k
                                   const char *org_id, size_t *n_removed, pb_err *err);
 
 /* Resolve an organization given by id or by name into its id. */
-PB_MUST_CHECK int pb_store_find_org(pb_store *s, const char *id_or_name,
-                                    char out[PB_UUID_LEN + 1], pb_err *err);
+PB_MUST_CHECK int pb_store_find_org(pb_store *s, const char *id_or_name, char out[PB_UUID_LEN + 1],
+                                    pb_err *err);
 
 /* A synthetic data set. Ids are deterministic for a given seed. */
 typedef struct pb_seed_opts {

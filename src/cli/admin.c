@@ -22,8 +22,8 @@ typedef struct sub_opts {
 } sub_opts;
 
 /* Parse `KIND VERB [options] [NAME]`; parent_flag is "org", "template" or "version". */
-static int parse_sub(const char *cmd, const char *parent_flag, int argc, char **argv,
-                     sub_opts *o, const char **verb)
+static int parse_sub(const char *cmd, const char *parent_flag, int argc, char **argv, sub_opts *o,
+                     const char **verb)
 {
     memset(o, 0, sizeof(*o));
     if (argc < 2)
@@ -82,14 +82,15 @@ static int on_obj(const pb_obj_row *row, void *arg)
                                       row->parent_id ? json_string(row->parent_id) : json_null());
         (void)json_object_set_new(o, "name", pb_json_string(row->name));
         if (row->extra != NULL)
-            (void)json_object_set_new(o, "desired_instances",
-                                      row->extra[0] == '\0'
-                                          ? json_null()
-                                          : json_integer(strtoll(row->extra, NULL, 10)));
+            (void)json_object_set_new(
+                o, "desired_instances",
+                row->extra[0] == '\0' ? json_null() : json_integer(strtoll(row->extra, NULL, 10)));
         return json_array_append_new(lo->arr, o) == 0 ? 0 : PB_ENOMEM;
     }
     const char *cells[4] = {row->id, row->parent_id ? row->parent_id : "-", row->name,
-                            row->extra == NULL ? "" : row->extra[0] ? row->extra : "-"};
+                            row->extra == NULL ? ""
+                            : row->extra[0]    ? row->extra
+                                               : "-"};
     if (lo->parent_key == NULL) {
         const char *two[2] = {row->id, row->name};
         return pb_table_add(&lo->table, two) == 0 ? 0 : PB_ENOMEM;
@@ -149,8 +150,7 @@ static int obj_command(cli_ctx *c, int argc, char **argv, pb_obj_kind kind, cons
         if (o.desired != NULL) {
             if (kind != PB_OBJ_PRESET)
                 return cli_usage_error(cmd, "--desired-instances is for presets only");
-            if (pb_count_parse(o.desired, 2147483647, &desired, "--desired-instances", &err) !=
-                0)
+            if (pb_count_parse(o.desired, 2147483647, &desired, "--desired-instances", &err) != 0)
                 return cli_fail(&err);
         }
         if (kind != PB_OBJ_ORG && o.parent == NULL)
@@ -184,7 +184,10 @@ static int obj_command(cli_ctx *c, int argc, char **argv, pb_obj_kind kind, cons
     char upper[32] = "";
     if (parent_key != NULL) {
         for (size_t i = 0; parent_key[i] && i + 1 < sizeof(upper); i++)
-            upper[i] = parent_key[i] == '_' ? ' ' : (char)(parent_key[i] - 32 * (parent_key[i] >= 'a' && parent_key[i] <= 'z'));
+            upper[i] =
+                parent_key[i] == '_'
+                    ? ' '
+                    : (char)(parent_key[i] - 32 * (parent_key[i] >= 'a' && parent_key[i] <= 'z'));
         hdr4[1] = upper;
     }
     if (o.json)
@@ -272,8 +275,7 @@ int cmd_member(cli_ctx *c, int argc, char **argv)
 
 int cmd_group_member(cli_ctx *c, int argc, char **argv)
 {
-    return remove_command(c, argc, argv, "group-member", PB_ROW_GROUP_MEMBER,
-                          "group membership");
+    return remove_command(c, argc, argv, "group-member", PB_ROW_GROUP_MEMBER, "group membership");
 }
 
 int cmd_group(cli_ctx *c, int argc, char **argv)
@@ -317,8 +319,8 @@ int cmd_seed(cli_ctx *c, int argc, char **argv)
                                 &err);
             break;
         case 'p':
-            rc = pb_count_parse(optarg, 1000, &o.presets_per_version, "--presets-per-version",
-                                &err);
+            rc =
+                pb_count_parse(optarg, 1000, &o.presets_per_version, "--presets-per-version", &err);
             break;
         case 'f':
             rc = pb_fraction_parse(optarg, &o.prebuilds_fraction, "--prebuilds-fraction", &err);

@@ -16,7 +16,7 @@ enum {
 };
 
 typedef struct cli_ctx {
-    const char *db;      /* as given; never printed (may hold a password) */
+    const char *db; /* as given; never printed (may hold a password) */
     pb_dburl url;
     pb_target target;
     char group_name[PB_GROUP_NAME_MAX + 1];

@@ -28,8 +28,8 @@ static const char usage_text[] =
     "  --group-name NAME         prebuilds group (PREBUILDS_GROUP_NAME;\n"
     "                            default " PB_DEFAULT_GROUP_NAME ")\n"
     "  --group-display-name NAME display name of a group we create\n"
-    "                            (PREBUILDS_GROUP_DISPLAY_NAME; default \"" PB_DEFAULT_GROUP_DISPLAY_NAME
-    "\")\n"
+    "                            (PREBUILDS_GROUP_DISPLAY_NAME; default "
+    "\"" PB_DEFAULT_GROUP_DISPLAY_NAME "\")\n"
     "  --log-level LEVEL         debug, info, warn, error (PREBUILDS_LOG_LEVEL; default info)\n"
     "  --log-format FORMAT       text or json (PREBUILDS_LOG_FORMAT; default text)\n"
     "  --help, --version\n"
@@ -215,9 +215,8 @@ static int on_status_row(const pb_status_row *row, void *arg)
 
 static int parse_json_flag(const char *cmd, int argc, char **argv, bool *json, bool *dry_run)
 {
-    static const struct option opts[] = {{"json", no_argument, NULL, 'j'},
-                                         {"dry-run", no_argument, NULL, 'n'},
-                                         {NULL, 0, NULL, 0}};
+    static const struct option opts[] = {
+        {"json", no_argument, NULL, 'j'}, {"dry-run", no_argument, NULL, 'n'}, {NULL, 0, NULL, 0}};
     int ch;
     optind = 1;
     while ((ch = getopt_long(argc, argv, "+", opts, NULL)) != -1) {
@@ -284,10 +283,9 @@ static int cmd_status_or_plan(cli_ctx *c, int argc, char **argv, bool is_plan)
             if (pb_table_init(&t, 5, hdr) == 0) {
                 for (size_t i = 0; i < so.plan.n_orgs; i++) {
                     const pb_plan_org *po = &so.plan.orgs[i];
-                    const char *cells[5] = {po->org_id, po->org_name,
-                                            yes_no(po->needs & PB_ROW_MEMBER),
-                                            yes_no(po->needs & PB_ROW_GROUP),
-                                            yes_no(po->needs & PB_ROW_GROUP_MEMBER)};
+                    const char *cells[5] = {
+                        po->org_id, po->org_name, yes_no(po->needs & PB_ROW_MEMBER),
+                        yes_no(po->needs & PB_ROW_GROUP), yes_no(po->needs & PB_ROW_GROUP_MEMBER)};
                     (void)pb_table_add(&t, cells);
                 }
                 if (so.plan.n_orgs > 0)
@@ -406,16 +404,16 @@ int main(int argc, char **argv)
     c.db = env_or("PREBUILDS_DB", "sqlite:prebuilds.db");
 
     enum { O_DB = 256, O_USER, O_GROUP, O_GROUP_DISPLAY, O_LEVEL, O_FORMAT, O_HELP, O_VERSION };
-    static const struct option opts[] = {{"db", required_argument, NULL, O_DB},
-                                         {"user-id", required_argument, NULL, O_USER},
-                                         {"group-name", required_argument, NULL, O_GROUP},
-                                         {"group-display-name", required_argument, NULL,
-                                          O_GROUP_DISPLAY},
-                                         {"log-level", required_argument, NULL, O_LEVEL},
-                                         {"log-format", required_argument, NULL, O_FORMAT},
-                                         {"help", no_argument, NULL, O_HELP},
-                                         {"version", no_argument, NULL, O_VERSION},
-                                         {NULL, 0, NULL, 0}};
+    static const struct option opts[] = {
+        {"db", required_argument, NULL, O_DB},
+        {"user-id", required_argument, NULL, O_USER},
+        {"group-name", required_argument, NULL, O_GROUP},
+        {"group-display-name", required_argument, NULL, O_GROUP_DISPLAY},
+        {"log-level", required_argument, NULL, O_LEVEL},
+        {"log-format", required_argument, NULL, O_FORMAT},
+        {"help", no_argument, NULL, O_HELP},
+        {"version", no_argument, NULL, O_VERSION},
+        {NULL, 0, NULL, 0}};
     opterr = 0;
     int ch;
     while ((ch = getopt_long(argc, argv, "+h", opts, NULL)) != -1) {
@@ -484,11 +482,10 @@ int main(int argc, char **argv)
         const char *name;
         int (*fn)(cli_ctx *, int, char **);
     } cmds[] = {
-        {"init", cmd_init},         {"reconcile", cmd_reconcile},
-        {"org", cmd_org},           {"template", cmd_template},
-        {"version", cmd_version},   {"preset", cmd_preset},
-        {"member", cmd_member},     {"group-member", cmd_group_member},
-        {"group", cmd_group},       {"seed", cmd_seed},
+        {"init", cmd_init},         {"reconcile", cmd_reconcile},       {"org", cmd_org},
+        {"template", cmd_template}, {"version", cmd_version},           {"preset", cmd_preset},
+        {"member", cmd_member},     {"group-member", cmd_group_member}, {"group", cmd_group},
+        {"seed", cmd_seed},
     };
     int (*fn)(cli_ctx *, int, char **) = NULL;
     bool is_status = strcmp(cmd, "status") == 0, is_plan = strcmp(cmd, "plan") == 0;

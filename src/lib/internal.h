@@ -68,7 +68,7 @@ char *pb__ids_pgarray(const char *const *ids, size_t n);
 
 /* Names of SQL objects used by both backends. */
 #define PB__TABLES_REQUIRED                                                                        \
-    "users", "organizations", "organization_members", "groups", "group_members", "templates",     \
+    "users", "organizations", "organization_members", "groups", "group_members", "templates",      \
         "template_versions", "template_version_presets"
 
 #endif

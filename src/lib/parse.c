@@ -152,8 +152,7 @@ void pb_dburl_redact(const char *url, char *buf, size_t buf_len)
             continue;
         for (size_t i = 0; i < sizeof(keep) / sizeof(keep[0]); i++) {
             if (strcmp(o->keyword, keep[i]) == 0) {
-                used += (size_t)snprintf(buf + used, buf_len - used, " %s=%s", o->keyword,
-                                         o->val);
+                used += (size_t)snprintf(buf + used, buf_len - used, " %s=%s", o->keyword, o->val);
                 break;
             }
         }
@@ -222,8 +221,8 @@ int pb_name_check(const char *name, const char *what, size_t max_len, pb_err *er
         return pb__err_set(err, PB_EINVAL, "invalid %s: empty", what);
     size_t len = strlen(name);
     if (len > max_len)
-        return pb__err_set(err, PB_EINVAL, "invalid %s: %zu bytes long, at most %zu allowed",
-                           what, len, max_len);
+        return pb__err_set(err, PB_EINVAL, "invalid %s: %zu bytes long, at most %zu allowed", what,
+                           len, max_len);
     const unsigned char *p = (const unsigned char *)name;
     while (*p != '\0') {
         if (*p < 0x20 || *p == 0x7f)
@@ -273,8 +272,7 @@ int pb_fraction_parse(const char *in, double *out, const char *what, pb_err *err
             break;
     }
     if (*p != '\0' || digits == 0)
-        return pb__err_set(err, PB_EINVAL, "invalid %s \"%.32s\": not a decimal number", what,
-                           in);
+        return pb__err_set(err, PB_EINVAL, "invalid %s \"%.32s\": not a decimal number", what, in);
     char *end = NULL;
     double v = strtod(in, &end);
     if (end == NULL || *end != '\0' || !(v >= 0.0 && v <= 1.0))

@@ -54,8 +54,8 @@ void pb_store_stats_reset(pb_store *s)
     memset(&s->stats, 0, sizeof(s->stats));
 }
 
-int pb_store_status(pb_store *s, const pb_target *t, const char *const *org_ids,
-                    size_t n_org_ids, pb_status_cb cb, void *arg, pb_err *err)
+int pb_store_status(pb_store *s, const pb_target *t, const char *const *org_ids, size_t n_org_ids,
+                    pb_status_cb cb, void *arg, pb_err *err)
 {
     pb_err_clear(err);
     for (size_t i = 0; i < n_org_ids; i++) {
@@ -76,7 +76,7 @@ typedef struct added_buf {
     struct added_row {
         pb_row_kind kind;
         char org_id[PB_UUID_LEN + 1];
-    } *rows;
+    } * rows;
     size_t n, cap;
     bool oom;
 } added_buf;
@@ -148,8 +148,7 @@ int pb_store_remove(pb_store *s, const pb_target *t, pb_row_kind kind, const cha
     return s->vt->remove(s, t, kind, org_id, n_removed, err);
 }
 
-int pb_store_find_org(pb_store *s, const char *id_or_name, char out[PB_UUID_LEN + 1],
-                      pb_err *err)
+int pb_store_find_org(pb_store *s, const char *id_or_name, char out[PB_UUID_LEN + 1], pb_err *err)
 {
     pb_err_clear(err);
     return s->vt->find_org(s, id_or_name, out, err);
@@ -174,8 +173,8 @@ static char *join_ids(const char *const *ids, size_t n, const char *open, const 
     size_t used = 0;
     used += (size_t)snprintf(buf + used, len - used, "%s", open);
     for (size_t i = 0; i < n; i++)
-        used += (size_t)snprintf(buf + used, len - used, "%s%s%.36s%s", i ? "," : "", quote,
-                                 ids[i], quote);
+        used += (size_t)snprintf(buf + used, len - used, "%s%s%.36s%s", i ? "," : "", quote, ids[i],
+                                 quote);
     (void)snprintf(buf + used, len - used, "%s", close);
     return buf;
 }

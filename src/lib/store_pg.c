@@ -248,8 +248,8 @@ static int result_error(pg_store *s, const PGresult *res, const char *what, pb_e
     if (code == PB_ENOSCHEMA)
         (void)pb__err_set(err, code, "%s: schema missing (%s): run 'prebuilds init'", what, msg);
     else if (code == PB_EPRIVILEGE)
-        (void)pb__err_set(err, code, "%s: %s (see 'prebuilds init --print-grants' in README)",
-                          what, msg);
+        (void)pb__err_set(err, code, "%s: %s (see 'prebuilds init --print-grants' in README)", what,
+                          msg);
     else
         (void)pb__err_set(err, code, "%s: %s", what, msg);
     if (err != NULL) {
@@ -293,11 +293,11 @@ static int ensure_connected(pg_store *s, pb_err *err)
 /* ---- pipelines ---- */
 
 typedef struct pipe_item {
-    int stmt;          /* PST_* */
+    int stmt; /* PST_* */
     int n_params;
     const char *params[6];
-    bool single_row;   /* stream rows one by one */
-    const char *what;  /* for errors */
+    bool single_row;  /* stream rows one by one */
+    const char *what; /* for errors */
 } pipe_item;
 
 typedef int (*row_fn)(const PGresult *res, int item, void *arg);
@@ -313,8 +313,7 @@ static int run_pipeline(pg_store *s, const pipe_item *items, int n_items, row_fn
         return rc;
     bool sent_prepare[PST_COUNT] = {0};
     if (PQenterPipelineMode(s->conn) != 1)
-        return pb__err_set(err, PB_EINTERNAL, "enter pipeline mode: %s",
-                           PQerrorMessage(s->conn));
+        return pb__err_set(err, PB_EINTERNAL, "enter pipeline mode: %s", PQerrorMessage(s->conn));
     for (int i = 0; i < n_items && rc == 0; i++) {
         int id = items[i].stmt;
         if (!s->prepared[id] && !sent_prepare[id]) {
@@ -350,8 +349,8 @@ static int run_pipeline(pg_store *s, const pipe_item *items, int n_items, row_fn
         if (!expect_prepare && item < n_items && items[item].single_row && !row_mode_set) {
             row_mode_set = true;
             if (PQsetSingleRowMode(s->conn) != 1 && rc == 0)
-                rc = pb__err_set(err, PB_EINTERNAL, "%s: single-row mode refused",
-                                 items[item].what);
+                rc =
+                    pb__err_set(err, PB_EINTERNAL, "%s: single-row mode refused", items[item].what);
         }
         PGresult *res = PQgetResult(s->conn);
         if (res == NULL) {
@@ -605,8 +604,8 @@ static int pg_init(pb_store *base, const pb_target *t, const pb_init_opts *o, pb
     const char *uid[1] = {t->user_id};
     if ((rc = exec_simple(s, "BEGIN", "begin init", err)) != 0)
         return rc;
-    if ((rc = exec_simple(s, "SELECT pg_advisory_xact_lock(" INIT_LOCK_ID ")", "lock init",
-                          err)) != 0)
+    if ((rc = exec_simple(s, "SELECT pg_advisory_xact_lock(" INIT_LOCK_ID ")", "lock init", err)) !=
+        0)
         goto fail;
     if ((rc = query_int(s,
                         "SELECT count(*) FROM information_schema.tables"
@@ -616,12 +615,12 @@ static int pg_init(pb_store *base, const pb_target *t, const pb_init_opts *o, pb
                         " 'template_version_presets')",
                         0, NULL, &n_tables, "inspect schema", err)) != 0)
         goto fail;
-    if ((rc = query_int(s, "SELECT (to_regclass('" MIGRATIONS_TABLE "') IS NOT NULL)::int", 0,
-                        NULL, &own, "inspect schema", err)) != 0)
+    if ((rc = query_int(s, "SELECT (to_regclass('" MIGRATIONS_TABLE "') IS NOT NULL)::int", 0, NULL,
+                        &own, "inspect schema", err)) != 0)
         goto fail;
     if (own) {
-        if ((rc = query_int(s, "SELECT coalesce(max(version), 0) FROM " MIGRATIONS_TABLE, 0,
-                            NULL, &version, "read schema version", err)) != 0)
+        if ((rc = query_int(s, "SELECT coalesce(max(version), 0) FROM " MIGRATIONS_TABLE, 0, NULL,
+                            &version, "read schema version", err)) != 0)
             goto fail;
     } else if (n_tables == 8) {
         res->foreign_schema = true;
@@ -640,11 +639,11 @@ static int pg_init(pb_store *base, const pb_target *t, const pb_init_opts *o, pb
         goto fail;
     }
     if (!res->foreign_schema) {
-        if (!own && (rc = exec_simple(s,
-                                      "CREATE TABLE " MIGRATIONS_TABLE
-                                      " (version integer PRIMARY KEY,"
-                                      " applied_at timestamptz NOT NULL DEFAULT now())",
-                                      "create migrations table", err)) != 0)
+        if (!own &&
+            (rc = exec_simple(s,
+                              "CREATE TABLE " MIGRATIONS_TABLE " (version integer PRIMARY KEY,"
+                              " applied_at timestamptz NOT NULL DEFAULT now())",
+                              "create migrations table", err)) != 0)
             goto fail;
         for (int v = version; v < N_MIGRATIONS; v++) {
             char what[64];
@@ -662,8 +661,8 @@ static int pg_init(pb_store *base, const pb_target *t, const pb_init_opts *o, pb
             char vbuf[16];
             (void)snprintf(vbuf, sizeof(vbuf), "%d", v + 1);
             const char *p[1] = {vbuf};
-            if ((rc = exec_params(s, "INSERT INTO " MIGRATIONS_TABLE " (version) VALUES ($1)", 1,
-                                  p, NULL, what, err)) != 0)
+            if ((rc = exec_params(s, "INSERT INTO " MIGRATIONS_TABLE " (version) VALUES ($1)", 1, p,
+                                  NULL, what, err)) != 0)
                 goto fail;
         }
         res->schema_version_after = N_MIGRATIONS;
@@ -773,8 +772,8 @@ static int pg_create(pb_store *base, pb_obj_kind kind, const char *id, const cha
     return rc;
 }
 
-static int pg_list(pb_store *base, pb_obj_kind kind, const char *parent_id, pb_obj_cb cb,
-                   void *arg, pb_err *err)
+static int pg_list(pb_store *base, pb_obj_kind kind, const char *parent_id, pb_obj_cb cb, void *arg,
+                   pb_err *err)
 {
     pg_store *s = (pg_store *)base;
     const char *sql;
@@ -938,10 +937,9 @@ static int pg_seed(pb_store *base, const pb_target *t, const pb_seed_opts *o, pb
         {"seed memberships",
          "INSERT INTO organization_members (organization_id, user_id, created_at, updated_at,"
          " roles) SELECT id, $8::uuid, now(), now(), '{}'::text[] FROM miss WHERE NOT no_member"},
-        {"seed groups",
-         "INSERT INTO groups (id, name, organization_id, display_name)"
-         " SELECT md5('pb-seed:' || $1 || ':grp:' || i)::uuid, $9, id, $10 FROM miss"
-         " WHERE NOT no_group"},
+        {"seed groups", "INSERT INTO groups (id, name, organization_id, display_name)"
+                        " SELECT md5('pb-seed:' || $1 || ':grp:' || i)::uuid, $9, id, $10 FROM miss"
+                        " WHERE NOT no_group"},
         {"seed group memberships",
          "INSERT INTO group_members (user_id, group_id)"
          " SELECT $8::uuid, md5('pb-seed:' || $1 || ':grp:' || i)::uuid FROM miss"
@@ -992,9 +990,10 @@ static int pg_seed(pb_store *base, const pb_target *t, const pb_seed_opts *o, pb
     if ((rc = exec_simple(s, "COMMIT", "seed", err)) != 0)
         goto fail;
     /* Fresh statistics, so the planner sees the new data at once. */
-    (void)exec_simple(s, "ANALYZE organizations, templates, template_versions,"
-                         " template_version_presets, organization_members, groups,"
-                         " group_members",
+    (void)exec_simple(s,
+                      "ANALYZE organizations, templates, template_versions,"
+                      " template_version_presets, organization_members, groups,"
+                      " group_members",
                       "analyze", err);
     pb_err_clear(err);
     return 0;
@@ -1032,14 +1031,9 @@ int pb__store_pg_open(const char *conninfo, pb_store **out, pb_err *err)
     s->base.vt = &pg_vt;
     s->base.backend = PB_BACKEND_PG;
     /* Our defaults first, the user's string last: libpq lets later settings win. */
-    const char *const keys[] = {"fallback_application_name",
-                                "connect_timeout",
-                                "keepalives",
-                                "keepalives_idle",
-                                "keepalives_interval",
-                                "keepalives_count",
-                                "dbname",
-                                NULL};
+    const char *const keys[] = {
+        "fallback_application_name", "connect_timeout",  "keepalives", "keepalives_idle",
+        "keepalives_interval",       "keepalives_count", "dbname",     NULL};
     const char *const vals[] = {"prebuilds", "10", "1", "30", "10", "3", conninfo, NULL};
     s->conn = PQconnectdbParams(keys, vals, 1);
     pb_dburl_redact(conninfo, s->where, sizeof(s->where));

@@ -407,9 +407,8 @@ static int sq_apply(pb_store *base, const pb_target *t, const pb_write_set *w, p
                          &res->groups_created, "insert groups", err)) != 0)
         goto out;
     if (w->n_group_member_orgs > 0 &&
-        (rc = run_insert(s, ST_INS_GROUP_MEMBER, t, gm_json, PB_ROW_GROUP_MEMBER, added,
-                         added_arg, &res->group_memberships_added, "insert group memberships",
-                         err)) != 0)
+        (rc = run_insert(s, ST_INS_GROUP_MEMBER, t, gm_json, PB_ROW_GROUP_MEMBER, added, added_arg,
+                         &res->group_memberships_added, "insert group memberships", err)) != 0)
         goto out;
     if ((rc = exec_simple(s, ST_COMMIT, "commit write transaction", err)) != 0)
         goto out;
@@ -523,8 +522,8 @@ static int sq_init(pb_store *base, const pb_target *t, const pb_init_opts *o, pb
     res->user_exists = true;
     if (!o->create_user) {
         int n = 0;
-        if ((rc = query_int(s, "SELECT count(*) FROM users WHERE id = ?1", t->user_id, &n,
-                            err)) != 0)
+        if ((rc = query_int(s, "SELECT count(*) FROM users WHERE id = ?1", t->user_id, &n, err)) !=
+            0)
             goto fail;
         res->user_exists = n > 0;
     }
@@ -588,10 +587,11 @@ static int sq_create(pb_store *base, pb_obj_kind kind, const char *id, const cha
         (void)snprintf(what, sizeof(what), "create organization \"%.100s\"", name);
         break;
     case PB_OBJ_TEMPLATE:
-        sql = "INSERT INTO templates (id, organization_id, name, provisioner, active_version_id,"
-              " created_by, created_at, updated_at)"
-              " VALUES (?1, ?2, ?3, 'terraform', '00000000-0000-0000-0000-000000000000', ?4, "
-              SQL_NOW ", " SQL_NOW ")";
+        sql =
+            "INSERT INTO templates (id, organization_id, name, provisioner, active_version_id,"
+            " created_by, created_at, updated_at)"
+            " VALUES (?1, ?2, ?3, 'terraform', '00000000-0000-0000-0000-000000000000', ?4, " SQL_NOW
+            ", " SQL_NOW ")";
         (void)snprintf(what, sizeof(what), "create template \"%.100s\"", name);
         break;
     case PB_OBJ_VERSION:
@@ -619,8 +619,8 @@ static int sq_create(pb_store *base, pb_obj_kind kind, const char *id, const cha
     return rc;
 }
 
-static int sq_list(pb_store *base, pb_obj_kind kind, const char *parent_id, pb_obj_cb cb,
-                   void *arg, pb_err *err)
+static int sq_list(pb_store *base, pb_obj_kind kind, const char *parent_id, pb_obj_cb cb, void *arg,
+                   pb_err *err)
 {
     sqlite_store *s = (sqlite_store *)base;
     const char *sql;
@@ -693,8 +693,8 @@ static int sq_remove(pb_store *base, const pb_target *t, pb_row_kind kind, const
                         " (SELECT id FROM groups WHERE organization_id = ?2 AND name = ?3)",
                         params, 3, &changes, "remove group membership", err);
     else if (kind == PB_ROW_GROUP)
-        rc = exec_bound(s, "DELETE FROM groups WHERE organization_id = ?2 AND name = ?3", params,
-                        3, &changes, "remove group", err);
+        rc = exec_bound(s, "DELETE FROM groups WHERE organization_id = ?2 AND name = ?3", params, 3,
+                        &changes, "remove group", err);
     else
         return pb__err_set(err, PB_EINVAL, "remove: unknown row kind");
     if (rc == 0)
@@ -744,8 +744,8 @@ static void rand_uuid(uint64_t *state, char out[PB_UUID_LEN + 1])
     hi = (hi & ~0xf000ULL) | 0x4000ULL;
     lo = (lo & ~(3ULL << 62)) | (2ULL << 62);
     (void)snprintf(out, PB_UUID_LEN + 1, "%08x-%04x-%04x-%04x-%012llx", (unsigned)(hi >> 32),
-                   (unsigned)((hi >> 16) & 0xffff), (unsigned)(hi & 0xffff),
-                   (unsigned)(lo >> 48), (unsigned long long)(lo & 0xffffffffffffULL));
+                   (unsigned)((hi >> 16) & 0xffff), (unsigned)(hi & 0xffff), (unsigned)(lo >> 48),
+                   (unsigned long long)(lo & 0xffffffffffffULL));
 }
 
 #define SEED_STMTS 7

@@ -78,8 +78,8 @@ void tdb_create(tdb *t, bool init)
                        (int)getpid(), n);
         (void)unlink(t->path);
         (void)snprintf(t->url, sizeof(t->url), "sqlite:%s", t->path);
-        if (sqlite3_open_v2(t->path, &t->sq, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE,
-                            NULL) != SQLITE_OK)
+        if (sqlite3_open_v2(t->path, &t->sq, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL) !=
+            SQLITE_OK)
             fail_msg("open %s", t->path);
         sqlite3_busy_timeout(t->sq, 10000);
         int on = 0;

@@ -13,9 +13,9 @@
 
 typedef struct tdb {
     pb_backend backend;
-    char name[64];   /* PostgreSQL database name */
-    char path[512];  /* SQLite file */
-    char url[1024];  /* what pb_dburl_parse gets */
+    char name[64];  /* PostgreSQL database name */
+    char path[512]; /* SQLite file */
+    char url[1024]; /* what pb_dburl_parse gets */
     sqlite3 *sq;
     PGconn *pg;
 } tdb;

@@ -16,7 +16,7 @@
 
 #include "tdb.h"
 
-#define UID PB_DEFAULT_USER_ID
+#define UID   PB_DEFAULT_USER_ID
 #define GROUP PB_DEFAULT_GROUP_NAME
 
 static pb_target target(void)
@@ -373,8 +373,7 @@ static void drifted_pass(int64_t orgs, pb_report *out)
     pb_report again;
     assert_int_equal(reconcile(s, &again), 0);
     assert_int_equal(again.statements, 1);
-    assert_int_equal(again.memberships_added + again.groups_created +
-                         again.group_memberships_added,
+    assert_int_equal(again.memberships_added + again.groups_created + again.group_memberships_added,
                      0);
     pb_report_fini(&again);
     pb_store_free(&s);
@@ -827,9 +826,10 @@ static void load_sql_file(tdb *t, const char *file)
 
 static long schema_fingerprint(tdb *t)
 {
-    return tdb_long(t, "SELECT count(*) + coalesce(sum(hashtext(c.relname::text || c.relkind::text)), 0)"
-                       " FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
-                       " WHERE n.nspname = 'public'");
+    return tdb_long(
+        t, "SELECT count(*) + coalesce(sum(hashtext(c.relname::text || c.relkind::text)), 0)"
+           " FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
+           " WHERE n.nspname = 'public'");
 }
 
 static void test_pg_production_schema(void **state)

@@ -193,9 +193,9 @@ static void test_strerror(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_dburl_schemes),   cmocka_unit_test(test_dburl_errors),
-        cmocka_unit_test(test_dburl_redact),    cmocka_unit_test(test_uuid),
-        cmocka_unit_test(test_uuid_random),     cmocka_unit_test(test_name_check),
+        cmocka_unit_test(test_dburl_schemes),        cmocka_unit_test(test_dburl_errors),
+        cmocka_unit_test(test_dburl_redact),         cmocka_unit_test(test_uuid),
+        cmocka_unit_test(test_uuid_random),          cmocka_unit_test(test_name_check),
         cmocka_unit_test(test_counts_and_fractions), cmocka_unit_test(test_strerror),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
