@@ -35,7 +35,7 @@ static const char usage_text[] =
     "  --help, --version\n"
     "\n"
     "Reconciler commands:\n"
-    "  init [--recommended-indexes] [--no-create-user]\n"
+    "  init [--recommended-indexes] [--no-create-user] [--print-grants ROLE]\n"
     "                            create or migrate the schema; on a database we did not\n"
     "                            create, only check it (and add our indexes when asked)\n"
     "  status [--json]           one row per qualifying organization\n"
@@ -120,12 +120,41 @@ int cli_open(cli_ctx *c, unsigned flags, pb_store **out)
 
 /* ---- init ---- */
 
+/* The least a reconciler role needs: read the eight tables, insert into three. Printed,
+ * never executed: granting is the database owner's decision. */
+static int print_grants(const char *role)
+{
+    pb_err err;
+    if (pb_name_check(role, "role name", 63, &err) != 0)
+        return cli_fail(&err);
+    /* A quoted identifier: double any double quote. */
+    char quoted[2 * 63 + 3];
+    size_t q = 0;
+    quoted[q++] = '"';
+    for (const char *p = role; *p != '\0'; p++) {
+        if (*p == '"')
+            quoted[q++] = '"';
+        quoted[q++] = *p;
+    }
+    quoted[q++] = '"';
+    quoted[q] = '\0';
+    (void)printf("GRANT USAGE ON SCHEMA public TO %s;\n"
+                 "GRANT SELECT ON users, organizations, organization_members, groups, "
+                 "group_members,\n"
+                 "    templates, template_versions, template_version_presets TO %s;\n"
+                 "GRANT INSERT ON organization_members, groups, group_members TO %s;\n",
+                 quoted, quoted, quoted);
+    return PB_EXIT_OK;
+}
+
 static int cmd_init(cli_ctx *c, int argc, char **argv)
 {
     pb_init_opts o = {.create_user = true};
     static const struct option opts[] = {{"recommended-indexes", no_argument, NULL, 'r'},
                                          {"no-create-user", no_argument, NULL, 'n'},
+                                         {"print-grants", required_argument, NULL, 'g'},
                                          {NULL, 0, NULL, 0}};
+    const char *grant_role = NULL;
     int ch;
     optind = 1;
     while ((ch = getopt_long(argc, argv, "+", opts, NULL)) != -1) {
@@ -133,11 +162,15 @@ static int cmd_init(cli_ctx *c, int argc, char **argv)
             o.recommended_indexes = true;
         else if (ch == 'n')
             o.create_user = false;
+        else if (ch == 'g')
+            grant_role = optarg;
         else
             return cli_usage_error("init", "unknown option");
     }
     if (optind != argc)
         return cli_usage_error("init", "unexpected argument \"%s\"", argv[optind]);
+    if (grant_role != NULL)
+        return print_grants(grant_role);
     pb_store *s = NULL;
     int ex = cli_open(c, PB_OPEN_CREATE, &s);
     if (ex != 0)

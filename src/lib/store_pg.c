@@ -248,7 +248,7 @@ static int result_error(pg_store *s, const PGresult *res, const char *what, pb_e
     if (code == PB_ENOSCHEMA)
         (void)pb__err_set(err, code, "%s: schema missing (%s): run 'prebuilds init'", what, msg);
     else if (code == PB_EPRIVILEGE)
-        (void)pb__err_set(err, code, "%s: %s (see 'prebuilds init --print-grants' in README)", what,
+        (void)pb__err_set(err, code, "%s: %s (see 'prebuilds init --print-grants ROLE')", what,
                           msg);
     else
         (void)pb__err_set(err, code, "%s: %s", what, msg);
