@@ -33,7 +33,7 @@ deps:
 	fi
 
 build: deps
-	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DPB_WERROR=ON $(CMAKE_OPTS)
+	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DPB_WERROR=ON -DPB_TESTS=ON $(CMAKE_OPTS)
 	cmake --build $(BUILD) -j $(JOBS)
 
 test: test-plain test-asan
@@ -42,7 +42,7 @@ test-plain: build
 	cd $(BUILD) && ctest --output-on-failure
 
 test-asan: deps
-	cmake -S . -B $(ASAN_BUILD) -DCMAKE_BUILD_TYPE=Debug -DPB_SANITIZE=ON -DPB_WERROR=ON $(CMAKE_OPTS)
+	cmake -S . -B $(ASAN_BUILD) -DCMAKE_BUILD_TYPE=Debug -DPB_SANITIZE=ON -DPB_WERROR=ON -DPB_TESTS=ON $(CMAKE_OPTS)
 	cmake --build $(ASAN_BUILD) -j $(JOBS)
 	cd $(ASAN_BUILD) && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
 	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 ctest --output-on-failure
