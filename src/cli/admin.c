@@ -34,10 +34,14 @@ static int parse_sub(const char *cmd, const char *parent_flag, int argc, char **
                                   {"desired-instances", required_argument, NULL, 'd'},
                                   {"json", no_argument, NULL, 'j'},
                                   {NULL, 0, NULL, 0}};
+    /* Options may come before or after NAME: getopt permutes the vector that starts at
+     * the verb, and optind = 0 makes it start afresh after the global options. */
     int ch;
-    optind = 2;
+    argc--;
+    argv++;
+    optind = 0;
     opterr = 0;
-    while ((ch = getopt_long(argc, argv, "+", opts, NULL)) != -1) {
+    while ((ch = getopt_long(argc, argv, ":", opts, NULL)) != -1) {
         switch (ch) {
         case 'i':
             o->id = optarg;
@@ -303,9 +307,9 @@ int cmd_seed(cli_ctx *c, int argc, char **argv)
     pb_err err;
     int ch;
     int64_t seed = 1;
-    optind = 1;
+    optind = 0;
     opterr = 0;
-    while ((ch = getopt_long(argc, argv, "+", opts, NULL)) != -1) {
+    while ((ch = getopt_long(argc, argv, ":", opts, NULL)) != -1) {
         int rc = 0;
         switch (ch) {
         case 'o':

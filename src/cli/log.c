@@ -114,10 +114,18 @@ void pb_log(pb_log_level level, const char *msg, ...)
                 break;
             const char *v = va_arg(ap, const char *);
             char *e = pb_escape_term(v == NULL ? "" : v);
-            if (needs_quotes(v == NULL ? "" : v))
-                (void)fprintf(stderr, " %s=\"%s\"", k, e ? e : "");
-            else
+            if (needs_quotes(v == NULL ? "" : v)) {
+                /* inside quotes a quote is escaped too (backslashes already are) */
+                (void)fprintf(stderr, " %s=\"", k);
+                for (const char *c = e ? e : ""; *c != '\0'; c++) {
+                    if (*c == '"')
+                        (void)fputc('\\', stderr);
+                    (void)fputc(*c, stderr);
+                }
+                (void)fputc('"', stderr);
+            } else {
                 (void)fprintf(stderr, " %s=%s", k, e ? e : "");
+            }
             free(e);
         }
         (void)fputc('\n', stderr);

@@ -156,8 +156,8 @@ static int cmd_init(cli_ctx *c, int argc, char **argv)
                                          {NULL, 0, NULL, 0}};
     const char *grant_role = NULL;
     int ch;
-    optind = 1;
-    while ((ch = getopt_long(argc, argv, "+", opts, NULL)) != -1) {
+    optind = 0;
+    while ((ch = getopt_long(argc, argv, ":", opts, NULL)) != -1) {
         if (ch == 'r')
             o.recommended_indexes = true;
         else if (ch == 'n')
@@ -251,8 +251,8 @@ static int parse_json_flag(const char *cmd, int argc, char **argv, bool *json, b
     static const struct option opts[] = {
         {"json", no_argument, NULL, 'j'}, {"dry-run", no_argument, NULL, 'n'}, {NULL, 0, NULL, 0}};
     int ch;
-    optind = 1;
-    while ((ch = getopt_long(argc, argv, "+", opts, NULL)) != -1) {
+    optind = 0;
+    while ((ch = getopt_long(argc, argv, ":", opts, NULL)) != -1) {
         if (ch == 'j')
             *json = true;
         else if (ch == 'n' && dry_run != NULL)
@@ -412,8 +412,12 @@ static int cmd_reconcile(cli_ctx *c, int argc, char **argv)
     if (rc == 0)
         return PB_EXIT_OK;
     ex = cli_fail(&err);
-    /* A pass that started and could not finish its writes is a partial failure. */
-    return ex == PB_EXIT_ERROR ? PB_EXIT_PARTIAL : ex;
+    /* A pass that started and could not finish its writes is a partial failure, unless
+     * the cause has an exit code of its own (unreachable, no schema, refused, usage). */
+    if (rc == PB_ECONNECT || rc == PB_ENOSCHEMA || rc == PB_EPRIVILEGE || rc == PB_ENOUSER ||
+        rc == PB_EINVAL)
+        return ex;
+    return PB_EXIT_PARTIAL;
 }
 
 /* ---- global options ---- */

@@ -33,6 +33,51 @@ static bool looks_like_conninfo(const char *s)
     return *s == '=';
 }
 
+/* libpq quotes the offending text, which may be the whole URL with its password: any
+ * quoted span that could hold credentials is blanked before the message is shown. */
+static void redact_quoted(char *msg)
+{
+    char *p = msg;
+    while ((p = strchr(p, '"')) != NULL) {
+        char *end = strchr(p + 1, '"');
+        if (end == NULL)
+            break;
+        size_t len = (size_t)(end - p - 1);
+        bool secret = memchr(p + 1, '@', len) != NULL || memchr(p + 1, ':', len) != NULL ||
+                      memchr(p + 1, '=', len) != NULL || memchr(p + 1, ' ', len) != NULL;
+        if (secret) {
+            memcpy(p + 1, "...", 3);
+            memmove(p + 4, end, strlen(end) + 1);
+            end = p + 4;
+        }
+        p = end + 1;
+    }
+}
+
+/* libpq checks the port only when it connects; we want a bad one to be a usage error. */
+static int check_ports(const PQconninfoOption *opts, pb_err *err)
+{
+    for (const PQconninfoOption *o = opts; o->keyword != NULL; o++) {
+        if (strcmp(o->keyword, "port") != 0 || o->val == NULL || o->val[0] == '\0')
+            continue;
+        const char *p = o->val;
+        while (*p != '\0') {
+            long v = 0;
+            int digits = 0;
+            while (isdigit((unsigned char)*p) && digits < 6) {
+                v = v * 10 + (*p - '0');
+                p++, digits++;
+            }
+            if (digits == 0 || v < 1 || v > 65535 || (*p != '\0' && *p != ','))
+                return pb__err_set(err, PB_EINVAL, "malformed database URL: invalid port \"%.16s\"",
+                                   o->val);
+            if (*p == ',')
+                p++;
+        }
+    }
+    return 0;
+}
+
 static int check_pg(const char *url, pb_dburl *out, pb_err *err)
 {
     char *errmsg = NULL;
@@ -41,6 +86,7 @@ static int check_pg(const char *url, pb_dburl *out, pb_err *err)
         int rc;
         if (errmsg != NULL) {
             pb__first_line(errmsg);
+            redact_quoted(errmsg);
             rc = pb__err_set(err, PB_EINVAL, "malformed database URL: %s", errmsg);
             PQfreemem(errmsg);
         } else {
@@ -48,7 +94,10 @@ static int check_pg(const char *url, pb_dburl *out, pb_err *err)
         }
         return rc;
     }
+    int rc = check_ports(opts, err);
     PQconninfoFree(opts);
+    if (rc != 0)
+        return rc;
     out->backend = PB_BACKEND_PG;
     out->target = pb__strdup(url);
     if (out->target == NULL)

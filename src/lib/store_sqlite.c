@@ -199,7 +199,13 @@ static int map_error(sqlite_store *s, int rc, const char *what, pb_err *err)
         code = PB_ENOMEM;
         break;
     case SQLITE_CONSTRAINT:
-        code = PB_ECONFLICT;
+        /* Only key violations are conflicts; a trigger's RAISE or a CHECK is an error. */
+        if (rc == SQLITE_CONSTRAINT_UNIQUE || rc == SQLITE_CONSTRAINT_PRIMARYKEY) {
+            code = PB_ECONFLICT;
+        } else if (rc == SQLITE_CONSTRAINT_FOREIGNKEY) {
+            code = PB_ECONFLICT; /* something we reference vanished: read again */
+            retryable = true;
+        }
         break;
     case SQLITE_READONLY:
     case SQLITE_PERM:
