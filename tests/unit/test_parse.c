@@ -63,6 +63,14 @@ static void test_dburl_errors(void **state)
     expect_url_error("postgres://localhost:5432/db?nosuchoption=1", "malformed database URL");
     expect_url_error("host=localhost bogus_keyword=1", "malformed database URL");
     expect_url_error("host=x\npassword=y", "line break");
+    expect_url_error("postgres://host:notaport/db", "invalid port");
+    expect_url_error("host=h port=70000", "invalid port");
+    expect_url_error("postgresql://u:SECRETPW@[::1/db", "malformed database URL");
+    pb_dburl u0;
+    pb_err e0;
+    assert_int_equal(pb_dburl_parse("postgresql://u:SECRETPW@[::1/db", &u0, &e0), PB_EINVAL);
+    assert_null(strstr(e0.msg, "SECRETPW"));
+    expect_backend("host=a,b port=5432,5433", PB_BACKEND_PG, "host=a,b port=5432,5433");
     pb_dburl u;
     assert_int_equal(pb_dburl_parse(NULL, &u, NULL), PB_EINVAL);
 }
