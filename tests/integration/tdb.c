@@ -209,19 +209,6 @@ int tdb_try(tdb *t, const char *fmt, ...)
     return rc;
 }
 
-long tdb_long(tdb *t, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    char *sql = vformat(fmt, ap);
-    va_end(ap);
-    char out[64], errbuf[512];
-    if (run(t, sql, out, sizeof(out), errbuf, sizeof(errbuf)) != 0)
-        fail_msg("%s: %s", sql, errbuf);
-    free(sql);
-    return strtol(out, NULL, 10);
-}
-
 void tdb_text(tdb *t, char *buf, size_t len, const char *fmt, ...)
 {
     va_list ap;
@@ -232,6 +219,18 @@ void tdb_text(tdb *t, char *buf, size_t len, const char *fmt, ...)
     if (run(t, sql, buf, len, errbuf, sizeof(errbuf)) != 0)
         fail_msg("%s: %s", sql, errbuf);
     free(sql);
+}
+
+long tdb_long(tdb *t, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    char *sql = vformat(fmt, ap);
+    va_end(ap);
+    char out[64];
+    tdb_text(t, out, sizeof(out), "%s", sql);
+    free(sql);
+    return strtol(out, NULL, 10);
 }
 
 pb_store *tdb_store(tdb *t)
