@@ -7,18 +7,28 @@
 
 static unsigned long alloc_count;
 static unsigned long alloc_fail_at;
+static bool failed;
 
 void pb__alloc_fail_at(unsigned long n)
 {
     alloc_count = 0;
     alloc_fail_at = n;
+    failed = false;
+}
+
+bool pb__alloc_failed(void)
+{
+    return failed;
 }
 
 static int should_fail(void)
 {
     if (alloc_fail_at == 0)
         return 0;
-    return ++alloc_count == alloc_fail_at;
+    if (++alloc_count != alloc_fail_at)
+        return 0;
+    failed = true;
+    return 1;
 }
 
 void *pb__malloc(size_t n)

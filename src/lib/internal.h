@@ -18,6 +18,8 @@ void pb__free(void *p);
 
 /* Test hook: fail the allocation numbered `n` (1-based) from now on; 0 disables. */
 void pb__alloc_fail_at(unsigned long n);
+/* Whether the failure set by pb__alloc_fail_at has happened yet. */
+bool pb__alloc_failed(void);
 
 /* Fill err (may be NULL) with code and a printf-style one-line message; returns code. */
 int pb__err_set(pb_err *err, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));

@@ -141,7 +141,9 @@ static void chaos(const opts *o, double deadline, int fd)
             continue;
         }
         const char *victim = c.ids[(size_t)rand_r(&seed) % c.n];
-        pb_row_kind kind = what <= 3 ? PB_ROW_MEMBER : what <= 7 ? PB_ROW_GROUP_MEMBER : PB_ROW_GROUP;
+        pb_row_kind kind = what <= 3   ? PB_ROW_MEMBER
+                           : what <= 7 ? PB_ROW_GROUP_MEMBER
+                                       : PB_ROW_GROUP;
         size_t n = 0;
         if (pb_store_remove(s, &t, kind, victim, &n, &err) != 0)
             errors++;
@@ -151,8 +153,8 @@ static void chaos(const opts *o, double deadline, int fd)
     free(c.ids);
     pb_store_free(&s);
     char line[96];
-    int len = snprintf(line, sizeof(line), "chaos %ld %ld %ld %ld\n", actions, errors, added,
-                       removed);
+    int len =
+        snprintf(line, sizeof(line), "chaos %ld %ld %ld %ld\n", actions, errors, added, removed);
     if (write(fd, line, (size_t)len) != len)
         _exit(3);
     _exit(0);
