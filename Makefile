@@ -71,3 +71,34 @@ format-check:
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD)
+
+# ---- reliability: fuzzing (clang + libFuzzer) and the long race stress ----
+FUZZ_BUILD   ?= build-fuzz
+FUZZ_TARGETS  = dburl uuid names escape
+FUZZ_SECONDS ?= 60
+STRESS_SECONDS ?= 60
+
+.PHONY: fuzz stress
+fuzz: deps
+	@command -v clang >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get install -y -qq clang libclang-rt-14-dev; }
+	CC=clang cmake -S . -B $(FUZZ_BUILD) -DCMAKE_BUILD_TYPE=Debug -DPB_FUZZ=ON -DPB_TESTS=OFF
+	cmake --build $(FUZZ_BUILD) -j $(JOBS) $(addprefix --target fuzz_,$(FUZZ_TARGETS))
+
+# Each fuzzer for FUZZ_SECONDS on a copy of its committed corpus, then the race stress
+# with 8 reconcilers for STRESS_SECONDS on SQLite and on a PostgreSQL server of its own.
+stress: fuzz build
+	@for t in $(FUZZ_TARGETS); do \
+	  mkdir -p $(FUZZ_BUILD)/corpus/$$t && cp fuzz/corpus/$$t/* $(FUZZ_BUILD)/corpus/$$t/ && \
+	  echo "== fuzz_$$t for $(FUZZ_SECONDS) s" && \
+	  $(FUZZ_BUILD)/fuzz/fuzz_$$t -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 \
+	    $(FUZZ_BUILD)/corpus/$$t 2>&1 | grep -E "^(stat::number_of_executed_units|Done|==|SUMMARY)" || exit 1; \
+	done
+	@rm -f $(BUILD)/stress.db*
+	@echo "== stress on SQLite, $(STRESS_SECONDS) s"
+	$(BUILD)/tests/stress --db sqlite:$(BUILD)/stress.db --reconcilers 8 --seconds $(STRESS_SECONDS) --orgs 2000
+	@echo "== stress on PostgreSQL, $(STRESS_SECONDS) s"
+	@tests/pg_harness.sh stop $(CURDIR)/$(BUILD)/pgstress >/dev/null 2>&1 || true
+	@tests/pg_harness.sh start $(CURDIR)/$(BUILD)/pgstress >/dev/null
+	$(BUILD)/tests/stress --db "$$(cat $(BUILD)/pgstress/conninfo)" --reconcilers 8 \
+	  --seconds $(STRESS_SECONDS) --orgs 2000; rc=$$?; \
+	  tests/pg_harness.sh stop $(CURDIR)/$(BUILD)/pgstress; exit $$rc

@@ -45,7 +45,9 @@ static void redact_quoted(char *msg)
         size_t len = (size_t)(end - p - 1);
         bool secret = memchr(p + 1, '@', len) != NULL || memchr(p + 1, ':', len) != NULL ||
                       memchr(p + 1, '=', len) != NULL || memchr(p + 1, ' ', len) != NULL;
-        if (secret) {
+        if (secret && len <= 3) {
+            memset(p + 1, '.', len); /* too short to shrink: blank in place */
+        } else if (secret) {
             memcpy(p + 1, "...", 3);
             memmove(p + 4, end, strlen(end) + 1);
             end = p + 4;
