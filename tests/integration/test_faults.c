@@ -100,15 +100,14 @@ static void test_out_of_memory_at_every_allocation(void **state)
             assert_int_equal(rc, PB_ENOMEM);
             assert_true(err.msg[0] != '\0');
             assert_true(rows == 0 || rows == 3 * ORGS);
-            assert_int_equal(r.memberships_added + r.groups_created + r.group_memberships_added,
-                             0);
+            assert_int_equal(r.memberships_added + r.groups_created + r.group_memberships_added, 0);
         }
         pb_report_fini(&r);
         if (!injected)
             break;
     }
-    print_message("%lu allocations in a drifted pass; %lu injected failures ended cleanly\n",
-                  n - 1, failures);
+    print_message("%lu allocations in a drifted pass; %lu injected failures ended cleanly\n", n - 1,
+                  failures);
     assert_true(n > 1);
     assert_true(n < 10000);
     pb_store_free(&s);
@@ -305,7 +304,6 @@ int main(void)
         cmocka_unit_test(test_pg_connection_killed_mid_pass),
         cmocka_unit_test(test_sqlite_busy),
     };
-    return cmocka_run_group_tests_name(tdb_backend() == PB_BACKEND_PG ? "faults-postgresql"
-                                                                       : "faults-sqlite",
-                                       tests, NULL, NULL);
+    return cmocka_run_group_tests_name(
+        tdb_backend() == PB_BACKEND_PG ? "faults-postgresql" : "faults-sqlite", tests, NULL, NULL);
 }
