@@ -61,6 +61,11 @@ typedef struct pb_store_stats {
 /* Flags for pb_store_open. */
 enum {
     PB_OPEN_CREATE = 1, /* SQLite: create the file when missing (init, seed) */
+    /* PostgreSQL, for long-running use: do not connect in pb_store_open (pb_store_connect
+     * does), and never reconnect implicitly: after a lost connection every call fails with
+     * PB_ECONNECT until pb_store_connect, so the caller knows a new session began (its
+     * advisory locks, LISTENs and settings are gone) before any statement runs on it. */
+    PB_OPEN_MANUAL = 2,
 };
 
 /* Open a store. No SQL statement is executed: the first statement of a pass is the
@@ -106,11 +111,72 @@ PB_MUST_CHECK int pb_store_apply(pb_store *s, const pb_target *t, const pb_write
                                  pb_added_cb added, void *added_arg, pb_write_result *res,
                                  pb_err *err);
 
+/* ---- long-running use (the daemon) ---- */
+
+/* The channel the triggers of `init --triggers` notify, with an organization id as payload. */
+#define PB_NOTIFY_CHANNEL "prebuilds_reconcile"
+
+/* (Re)connect a store opened with PB_OPEN_MANUAL, without blocking longer than
+ * `timeout_ms` and returning early (PB_ECONNECT, "interrupted") as soon as `cancel_fd`
+ * (-1: none) is readable. Prepared statements are forgotten and prepared again on first
+ * use. A no-op when connected, and on SQLite. */
+PB_MUST_CHECK int pb_store_connect(pb_store *s, int cancel_fd, int timeout_ms, pb_err *err);
+
+/* Whether the store believes its connection is usable (always true on SQLite). */
+bool pb_store_connected(const pb_store *s);
+
+/* Per-session settings, applied once after each connection (PostgreSQL). */
+typedef struct pb_session_opts {
+    int statement_timeout_ms; /* > 0: bounds every statement of a pass */
+    int lock_timeout_ms;      /* > 0: bounds every lock wait */
+    bool leader_lock;         /* try the session-level advisory lock `lock_id` */
+    int64_t lock_id;
+    bool listen; /* when holding the lock (or not asking for it): LISTEN PB_NOTIFY_CHANNEL */
+} pb_session_opts;
+
+typedef struct pb_session_info {
+    bool leader;         /* holds the lock (or did not ask for it) */
+    bool listening;      /* LISTEN is active on this session */
+    bool triggers_found; /* the notify triggers of `init --triggers` exist */
+} pb_session_info;
+
+/* ONE statement sets the timeouts, tries the lock and looks for the triggers; a LISTEN
+ * follows in the same round trip when asked and leader. SQLite: nothing to do, leader. */
+PB_MUST_CHECK int pb_store_session(pb_store *s, const pb_session_opts *o, pb_session_info *info,
+                                   pb_err *err);
+
+/* A follower's one statement: try the session-level advisory lock again; on success,
+ * LISTEN (when o->listen) in the same round trip. */
+PB_MUST_CHECK int pb_store_try_leader(pb_store *s, const pb_session_opts *o, pb_session_info *info,
+                                      pb_err *err);
+
+/* The socket to wait on for notifications and for the server closing the connection;
+ * -1 when there is none (SQLite, or not connected). */
+int pb_store_wait_fd(const pb_store *s);
+
+/* Called once per notification; channel and payload are borrowed for the call. */
+typedef void (*pb_notify_cb)(const char *channel, const char *payload, void *arg);
+
+/* Read whatever arrived on the socket without blocking and hand out the notifications
+ * queued so far (including those that arrived during the last statement). Fails with
+ * PB_ECONNECT when the connection turned out to be lost. No-op on SQLite. */
+PB_MUST_CHECK int pb_store_poll(pb_store *s, pb_notify_cb cb, void *arg, pb_err *err);
+
+/* SQLite: `PRAGMA data_version` (one statement that reads no table): it changes when
+ * another connection committed. PostgreSQL: PB_EINVAL. */
+PB_MUST_CHECK int pb_store_data_version(pb_store *s, int64_t *out, pb_err *err);
+
+/* Ask the statement in flight to stop (PostgreSQL: a cancel request; SQLite:
+ * sqlite3_interrupt). Safe to call from a signal handler on the thread that runs the
+ * store's calls; the interrupted call fails and its transaction is rolled back. */
+void pb_store_interrupt(pb_store *s);
+
 /* ---- schema ---- */
 
 typedef struct pb_init_opts {
     bool recommended_indexes; /* on a foreign (e.g. Coder) database, add our indexes */
     bool create_user;         /* create the prebuilds user row when missing (own schema) */
+    bool triggers; /* PostgreSQL: install the notify triggers (`init --triggers`), opt-in */
 } pb_init_opts;
 
 typedef struct pb_init_result {
@@ -121,6 +187,7 @@ typedef struct pb_init_result {
     bool user_exists;
     int indexes_created;
     int indexes_missing; /* recommended indexes still absent */
+    int triggers_installed;
 } pb_init_result;
 
 PB_MUST_CHECK int pb_store_init(pb_store *s, const pb_target *t, const pb_init_opts *o,

@@ -10,6 +10,7 @@
 #include <jansson.h>
 
 #include "cli.h"
+#include "daemon.h"
 #include "log.h"
 #include "output.h"
 
@@ -35,13 +36,17 @@ static const char usage_text[] =
     "  --help, --version\n"
     "\n"
     "Reconciler commands:\n"
-    "  init [--recommended-indexes] [--no-create-user] [--print-grants ROLE]\n"
+    "  init [--recommended-indexes] [--no-create-user] [--print-grants ROLE] [--triggers]\n"
     "                            create or migrate the schema; on a database we did not\n"
-    "                            create, only check it (and add our indexes when asked)\n"
+    "                            create, only check it (and add our indexes when asked);\n"
+    "                            --triggers (PostgreSQL) installs the NOTIFY triggers\n"
+    "                            that 'run --listen' reacts to\n"
     "  status [--json]           one row per qualifying organization\n"
     "  plan [--json]             what a reconcile would add\n"
     "  reconcile [--json] [--dry-run]\n"
     "                            add what is missing\n"
+    "  run [--interval D] [--listen] [--once] [--config FILE] [--metrics-addr ADDR] ...\n"
+    "                            the reconciliation daemon ('prebuilds run --help')\n"
     "\n"
     "Data commands:\n"
     "  org create NAME [--id UUID] | org list [--json]\n"
@@ -153,6 +158,7 @@ static int cmd_init(cli_ctx *c, int argc, char **argv)
     static const struct option opts[] = {{"recommended-indexes", no_argument, NULL, 'r'},
                                          {"no-create-user", no_argument, NULL, 'n'},
                                          {"print-grants", required_argument, NULL, 'g'},
+                                         {"triggers", no_argument, NULL, 't'},
                                          {NULL, 0, NULL, 0}};
     const char *grant_role = NULL;
     int ch;
@@ -164,6 +170,8 @@ static int cmd_init(cli_ctx *c, int argc, char **argv)
             o.create_user = false;
         else if (ch == 'g')
             grant_role = optarg;
+        else if (ch == 't')
+            o.triggers = true;
         else
             return cli_usage_error("init", "unknown option");
     }
@@ -171,6 +179,8 @@ static int cmd_init(cli_ctx *c, int argc, char **argv)
         return cli_usage_error("init", "unexpected argument \"%s\"", argv[optind]);
     if (grant_role != NULL)
         return print_grants(grant_role);
+    if (o.triggers && c->url.backend != PB_BACKEND_PG)
+        return cli_usage_error("init", "--triggers needs a PostgreSQL database (LISTEN/NOTIFY)");
     pb_store *s = NULL;
     int ex = cli_open(c, PB_OPEN_CREATE, &s);
     if (ex != 0)
@@ -195,6 +205,9 @@ static int cmd_init(cli_ctx *c, int argc, char **argv)
         (void)printf("schema migrated from version %d to %d\n", r.schema_version_before,
                      r.schema_version_after);
     }
+    if (r.triggers_installed > 0)
+        (void)printf("installed %d notify triggers (channel " PB_NOTIFY_CHANNEL ")\n",
+                     r.triggers_installed);
     if (r.user_created)
         (void)printf("created prebuilds user %s\n", c->target.user_id);
     if (!r.user_exists) {
@@ -526,17 +539,20 @@ int main(int argc, char **argv)
     };
     int (*fn)(cli_ctx *, int, char **) = NULL;
     bool is_status = strcmp(cmd, "status") == 0, is_plan = strcmp(cmd, "plan") == 0;
+    bool is_run = strcmp(cmd, "run") == 0;
     for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++) {
         if (strcmp(cmd, cmds[i].name) == 0)
             fn = cmds[i].fn;
     }
-    if (fn == NULL && !is_status && !is_plan)
+    if (fn == NULL && !is_status && !is_plan && !is_run)
         return cli_usage_error(NULL, "unknown command \"%s\"", cmd);
     if (pb_dburl_parse(c.db, &c.url, &err) != 0)
         return cli_fail(&err);
     int ex;
     if (is_status || is_plan)
         ex = cmd_status_or_plan(&c, sub_argc, sub_argv, is_plan);
+    else if (is_run)
+        ex = cmd_run(&c, sub_argc, sub_argv, optind, argv);
     else
         ex = fn(&c, sub_argc, sub_argv);
     pb_dburl_fini(&c.url);

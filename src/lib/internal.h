@@ -47,6 +47,15 @@ struct pb_store_vtable {
     int (*find_org)(pb_store *s, const char *id_or_name, char out[PB_UUID_LEN + 1], pb_err *err);
     int (*seed)(pb_store *s, const pb_target *t, const pb_seed_opts *o, pb_seed_result *res,
                 pb_err *err);
+    /* Long-running use; a NULL entry means "nothing to do" (see store.c). */
+    int (*connect)(pb_store *s, int cancel_fd, int timeout_ms, pb_err *err);
+    bool (*connected)(const pb_store *s);
+    int (*session)(pb_store *s, const pb_session_opts *o, bool try_only, pb_session_info *info,
+                   pb_err *err);
+    int (*wait_fd)(const pb_store *s);
+    int (*poll)(pb_store *s, pb_notify_cb cb, void *arg, pb_err *err);
+    int (*data_version)(pb_store *s, int64_t *out, pb_err *err);
+    void (*interrupt)(pb_store *s);
 };
 
 /* Every backend's struct starts with this header. */
@@ -57,7 +66,7 @@ struct pb_store {
 };
 
 int pb__store_sqlite_open(const char *path, unsigned flags, pb_store **out, pb_err *err);
-int pb__store_pg_open(const char *conninfo, pb_store **out, pb_err *err);
+int pb__store_pg_open(const char *conninfo, unsigned flags, pb_store **out, pb_err *err);
 
 /* JSON array text of org ids, e.g. ["a","b"] (ids are canonical UUIDs: no escaping
  * needed). Caller frees with pb__free. */

@@ -21,7 +21,7 @@ int pb_store_open(const pb_dburl *url, unsigned flags, pb_store **out, pb_err *e
     case PB_BACKEND_SQLITE:
         return pb__store_sqlite_open(url->target, flags, out, err);
     case PB_BACKEND_PG:
-        return pb__store_pg_open(url->target, out, err);
+        return pb__store_pg_open(url->target, flags, out, err);
     }
     return pb__err_set(err, PB_EINVAL, "open store: unknown backend");
 }
@@ -123,6 +123,9 @@ int pb_store_init(pb_store *s, const pb_target *t, const pb_init_opts *o, pb_ini
 {
     pb_err_clear(err);
     memset(res, 0, sizeof(*res));
+    if (o->triggers && s->backend != PB_BACKEND_PG)
+        return pb__err_set(err, PB_EINVAL,
+                           "init --triggers: notify triggers need PostgreSQL (LISTEN/NOTIFY)");
     return s->vt->init(s, t, o, res, err);
 }
 
@@ -160,6 +163,65 @@ int pb_store_seed(pb_store *s, const pb_target *t, const pb_seed_opts *o, pb_see
     pb_err_clear(err);
     memset(res, 0, sizeof(*res));
     return s->vt->seed(s, t, o, res, err);
+}
+
+int pb_store_connect(pb_store *s, int cancel_fd, int timeout_ms, pb_err *err)
+{
+    pb_err_clear(err);
+    return s->vt->connect != NULL ? s->vt->connect(s, cancel_fd, timeout_ms, err) : 0;
+}
+
+bool pb_store_connected(const pb_store *s)
+{
+    return s->vt->connected != NULL ? s->vt->connected(s) : true;
+}
+
+static int session(pb_store *s, const pb_session_opts *o, bool try_only, pb_session_info *info,
+                   pb_err *err)
+{
+    pb_err_clear(err);
+    memset(info, 0, sizeof(*info));
+    if (s->vt->session == NULL) {
+        info->leader = true; /* one file, one writer at a time: BEGIN IMMEDIATE decides */
+        return 0;
+    }
+    return s->vt->session(s, o, try_only, info, err);
+}
+
+int pb_store_session(pb_store *s, const pb_session_opts *o, pb_session_info *info, pb_err *err)
+{
+    return session(s, o, false, info, err);
+}
+
+int pb_store_try_leader(pb_store *s, const pb_session_opts *o, pb_session_info *info, pb_err *err)
+{
+    return session(s, o, true, info, err);
+}
+
+int pb_store_wait_fd(const pb_store *s)
+{
+    return s->vt->wait_fd != NULL ? s->vt->wait_fd(s) : -1;
+}
+
+int pb_store_poll(pb_store *s, pb_notify_cb cb, void *arg, pb_err *err)
+{
+    pb_err_clear(err);
+    return s->vt->poll != NULL ? s->vt->poll(s, cb, arg, err) : 0;
+}
+
+int pb_store_data_version(pb_store *s, int64_t *out, pb_err *err)
+{
+    pb_err_clear(err);
+    *out = 0;
+    if (s->vt->data_version == NULL)
+        return pb__err_set(err, PB_EINVAL, "data version: only SQLite has one");
+    return s->vt->data_version(s, out, err);
+}
+
+void pb_store_interrupt(pb_store *s)
+{
+    if (s != NULL && s->vt->interrupt != NULL)
+        s->vt->interrupt(s);
 }
 
 static char *join_ids(const char *const *ids, size_t n, const char *open, const char *quote,

@@ -3,9 +3,12 @@
  * the same pipeline as the first execution), and the writes go in one pipeline ending
  * in one Sync: one round trip, one implicit transaction, whatever the drift. */
 #include <inttypes.h>
+#include <poll.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <libpq-fe.h>
 
@@ -192,9 +195,14 @@ static const struct {
 
 typedef struct pg_store {
     pb_store base;
-    PGconn *conn;
+    PGconn *conn; /* NULL before the first pb_store_connect of a PB_OPEN_MANUAL store */
     bool prepared[PST_COUNT];
+    bool manual;     /* PB_OPEN_MANUAL: never reconnect behind the caller's back */
+    char *conninfo;  /* owned copy, for reconnecting; holds secrets: never printed */
     char where[256]; /* host/port/db, never the password, for messages */
+    /* For pb_store_interrupt from a signal handler: swapped atomically, and cleared
+     * before the object it points to is freed. */
+    _Atomic(PGcancel *) cancel;
 } pg_store;
 
 /* ---- errors ---- */
@@ -278,16 +286,78 @@ static int conn_error(pg_store *s, pb_err *err)
     return PB_ECONNECT;
 }
 
-/* Reconnect when the connection broke; prepared statements die with it. */
+static void drop_cancel(pg_store *s)
+{
+    PGcancel *old = atomic_exchange(&s->cancel, NULL);
+    if (old != NULL)
+        PQfreeCancel(old);
+}
+
+static void quiet_notices(void *arg, const char *message)
+{
+    (void)arg;
+    (void)message;
+}
+
+/* A new session started: remember how to cancel its statements. */
+static void session_started(pg_store *s)
+{
+    forget_prepared(s);
+    if (s->manual) /* a daemon: a server notice must not bypass its log */
+        PQsetNoticeProcessor(s->conn, quiet_notices, NULL);
+    drop_cancel(s);
+    atomic_store(&s->cancel, PQgetCancel(s->conn));
+}
+
+/* Our defaults first, the user's string last: libpq lets later settings win. */
+static const char *const conn_keys[] = {
+    "fallback_application_name", "connect_timeout",  "keepalives", "keepalives_idle",
+    "keepalives_interval",       "keepalives_count", "dbname",     NULL};
+
+static void conn_values(const pg_store *s, const char *vals[8])
+{
+    static const char *const defaults[] = {"prebuilds", "10", "1", "30", "10", "3"};
+    for (int i = 0; i < 6; i++)
+        vals[i] = defaults[i];
+    vals[6] = s->conninfo;
+    vals[7] = NULL;
+}
+
+/* Reconnect when the connection broke; prepared statements die with it. A manual store
+ * reports the loss instead: its caller reconnects and sets the new session up. */
 static int ensure_connected(pg_store *s, pb_err *err)
 {
-    if (PQstatus(s->conn) == CONNECTION_OK)
+    if (s->conn != NULL && PQstatus(s->conn) == CONNECTION_OK)
         return 0;
     forget_prepared(s);
+    if (s->manual || s->conn == NULL) {
+        (void)pb__err_set(err, PB_ECONNECT, "connection to %s lost", s->where);
+        if (err != NULL)
+            err->retryable = true;
+        return PB_ECONNECT;
+    }
+    drop_cancel(s);
     PQreset(s->conn);
     if (PQstatus(s->conn) != CONNECTION_OK)
         return conn_error(s, err);
+    session_started(s);
     return 0;
+}
+
+/* After a protocol failure nothing reliable can be read back: start a new session (or,
+ * for a manual store, leave it lost until the caller reconnects). */
+static void reset_connection(pg_store *s)
+{
+    forget_prepared(s);
+    drop_cancel(s);
+    if (s->manual) {
+        PQfinish(s->conn);
+        s->conn = NULL;
+        return;
+    }
+    PQreset(s->conn);
+    if (PQstatus(s->conn) == CONNECTION_OK)
+        session_started(s);
 }
 
 /* ---- pipelines ---- */
@@ -330,10 +400,8 @@ static int run_pipeline(pg_store *s, const pipe_item *items, int n_items, row_fn
     if (rc == 0 && PQpipelineSync(s->conn) != 1)
         rc = conn_error(s, err);
     if (rc != 0) {
-        /* Nothing reliable can be read back: drop the connection state. */
         (void)PQexitPipelineMode(s->conn);
-        PQreset(s->conn);
-        forget_prepared(s);
+        reset_connection(s);
         return rc;
     }
     s->base.stats.round_trips++;
@@ -586,6 +654,8 @@ static int query_int(pg_store *s, const char *sql, int n_params, const char *con
     return 0;
 }
 
+static int install_triggers(pg_store *s, const pb_target *t, pb_init_result *res, pb_err *err);
+
 static void rollback_quietly(pg_store *s)
 {
     if (PQtransactionStatus(s->conn) != PQTRANS_IDLE) {
@@ -707,9 +777,149 @@ static int pg_init(pb_store *base, const pb_target *t, const pb_init_opts *o, pb
             return rc;
         res->indexes_created++;
     }
+    if (o->triggers)
+        return install_triggers(s, t, res, err);
     return 0;
 fail:
     rollback_quietly(s);
+    return rc;
+}
+
+/* `init --triggers`: opt-in triggers that NOTIFY PB_NOTIFY_CHANNEL with an organization
+ * id when that organization may have started to need a row: a preset's desired_instances
+ * was set, the prebuilds user left the organization or the group, the group was deleted
+ * or renamed. WHEN clauses keep every other write on these hot tables from even calling
+ * the function. NOTIFY is delivered at commit and folds duplicates within a transaction. */
+static const char *const trigger_functions[] = {
+    "CREATE OR REPLACE FUNCTION prebuilds_notify_preset() RETURNS trigger"
+    " LANGUAGE plpgsql AS $$ BEGIN"
+    " PERFORM pg_notify(TG_ARGV[0], tv.organization_id::text) FROM template_versions tv"
+    "  WHERE tv.id = NEW.template_version_id;"
+    " RETURN NULL; END $$",
+    "CREATE OR REPLACE FUNCTION prebuilds_notify_old_org() RETURNS trigger"
+    " LANGUAGE plpgsql AS $$ BEGIN"
+    " PERFORM pg_notify(TG_ARGV[0], OLD.organization_id::text);"
+    " RETURN NULL; END $$",
+    "CREATE OR REPLACE FUNCTION prebuilds_notify_group_member() RETURNS trigger"
+    " LANGUAGE plpgsql AS $$ BEGIN"
+    " PERFORM pg_notify(TG_ARGV[0], g.organization_id::text) FROM groups g"
+    "  WHERE g.id = OLD.group_id AND g.name = TG_ARGV[1];"
+    " RETURN NULL; END $$",
+};
+
+/* Trigger definitions: @C is the channel literal, @U the user id literal, @G the group
+ * name literal, each escaped with PQescapeLiteral (DDL takes no parameters). */
+static const char *const trigger_defs[][2] = {
+    {"prebuilds_notify_preset_insert",
+     "CREATE TRIGGER prebuilds_notify_preset_insert AFTER INSERT ON template_version_presets"
+     " FOR EACH ROW WHEN (NEW.desired_instances IS NOT NULL)"
+     " EXECUTE FUNCTION prebuilds_notify_preset(@C)"},
+    {"prebuilds_notify_preset_update",
+     "CREATE TRIGGER prebuilds_notify_preset_update AFTER UPDATE OF desired_instances,"
+     " template_version_id ON template_version_presets FOR EACH ROW"
+     " WHEN (NEW.desired_instances IS NOT NULL AND (OLD.desired_instances IS NULL"
+     " OR OLD.template_version_id IS DISTINCT FROM NEW.template_version_id))"
+     " EXECUTE FUNCTION prebuilds_notify_preset(@C)"},
+    {"prebuilds_notify_member_delete",
+     "CREATE TRIGGER prebuilds_notify_member_delete AFTER DELETE ON organization_members"
+     " FOR EACH ROW WHEN (OLD.user_id = @U::uuid)"
+     " EXECUTE FUNCTION prebuilds_notify_old_org(@C)"},
+    {"prebuilds_notify_member_update",
+     "CREATE TRIGGER prebuilds_notify_member_update AFTER UPDATE OF user_id, organization_id"
+     " ON organization_members FOR EACH ROW WHEN (OLD.user_id = @U::uuid"
+     " AND (NEW.user_id IS DISTINCT FROM OLD.user_id"
+     " OR NEW.organization_id IS DISTINCT FROM OLD.organization_id))"
+     " EXECUTE FUNCTION prebuilds_notify_old_org(@C)"},
+    {"prebuilds_notify_group_member_delete",
+     "CREATE TRIGGER prebuilds_notify_group_member_delete AFTER DELETE ON group_members"
+     " FOR EACH ROW WHEN (OLD.user_id = @U::uuid)"
+     " EXECUTE FUNCTION prebuilds_notify_group_member(@C, @G)"},
+    {"prebuilds_notify_group_delete",
+     "CREATE TRIGGER prebuilds_notify_group_delete AFTER DELETE ON groups"
+     " FOR EACH ROW WHEN (OLD.name = @G) EXECUTE FUNCTION prebuilds_notify_old_org(@C)"},
+    {"prebuilds_notify_group_update",
+     "CREATE TRIGGER prebuilds_notify_group_update AFTER UPDATE OF name, organization_id"
+     " ON groups FOR EACH ROW WHEN (OLD.name = @G AND (NEW.name IS DISTINCT FROM OLD.name"
+     " OR NEW.organization_id IS DISTINCT FROM OLD.organization_id))"
+     " EXECUTE FUNCTION prebuilds_notify_old_org(@C)"},
+};
+#define N_TRIGGERS ((int)(sizeof(trigger_defs) / sizeof(trigger_defs[0])))
+
+static const char *const trigger_tables[N_TRIGGERS] = {"template_version_presets",
+                                                       "template_version_presets",
+                                                       "organization_members",
+                                                       "organization_members",
+                                                       "group_members",
+                                                       "groups",
+                                                       "groups"};
+
+/* Copy `tmpl` into `out`, replacing @C, @U and @G; false when it does not fit. */
+static bool expand_trigger(char *out, size_t len, const char *tmpl, const char *chan,
+                           const char *uid, const char *gname)
+{
+    size_t used = 0;
+    for (const char *p = tmpl; *p != '\0'; p++) {
+        const char *ins = NULL;
+        if (p[0] == '@' && (p[1] == 'C' || p[1] == 'U' || p[1] == 'G'))
+            ins = p[1] == 'C' ? chan : p[1] == 'U' ? uid : gname;
+        size_t n = ins != NULL ? strlen(ins) : 1;
+        if (used + n + 1 > len)
+            return false;
+        memcpy(out + used, ins != NULL ? ins : p, n);
+        used += n;
+        if (ins != NULL)
+            p++;
+    }
+    out[used] = '\0';
+    return true;
+}
+
+/* Install (or replace: the user id or group name may have changed) every trigger, in one
+ * transaction so a platform never sees half of them. */
+static int install_triggers(pg_store *s, const pb_target *t, pb_init_result *res, pb_err *err)
+{
+    char *chan = PQescapeLiteral(s->conn, PB_NOTIFY_CHANNEL, strlen(PB_NOTIFY_CHANNEL));
+    char *uid = PQescapeLiteral(s->conn, t->user_id, strlen(t->user_id));
+    char *gname = PQescapeLiteral(s->conn, t->group_name, strlen(t->group_name));
+    int rc = 0;
+    PQnoticeProcessor old_notice = NULL;
+    if (chan == NULL || uid == NULL || gname == NULL) {
+        rc = pb__err_set(err, PB_ENOMEM, "install triggers: out of memory");
+        goto out;
+    }
+    /* "trigger ... does not exist, skipping" on a first install is not news. */
+    old_notice = PQsetNoticeProcessor(s->conn, quiet_notices, NULL);
+    if ((rc = exec_simple(s, "BEGIN", "install triggers", err)) != 0)
+        goto out;
+    for (size_t i = 0; i < sizeof(trigger_functions) / sizeof(trigger_functions[0]); i++)
+        if ((rc = exec_simple(s, trigger_functions[i], "create trigger functions", err)) != 0)
+            goto fail;
+    for (int i = 0; i < N_TRIGGERS; i++) {
+        char sql[1024], what[128];
+        (void)snprintf(what, sizeof(what), "create trigger %s", trigger_defs[i][0]);
+        (void)snprintf(sql, sizeof(sql), "DROP TRIGGER IF EXISTS %s ON %s", trigger_defs[i][0],
+                       trigger_tables[i]);
+        if ((rc = exec_simple(s, sql, what, err)) != 0)
+            goto fail;
+        if (!expand_trigger(sql, sizeof(sql), trigger_defs[i][1], chan, uid, gname)) {
+            rc = pb__err_set(err, PB_EINVAL, "%s: group name too long", what);
+            goto fail;
+        }
+        if ((rc = exec_simple(s, sql, what, err)) != 0)
+            goto fail;
+    }
+    if ((rc = exec_simple(s, "COMMIT", "install triggers", err)) != 0)
+        goto fail;
+    res->triggers_installed = N_TRIGGERS;
+    goto out;
+fail:
+    rollback_quietly(s);
+out:
+    if (old_notice != NULL && s->conn != NULL) /* ours never carry an argument */
+        (void)PQsetNoticeProcessor(s->conn, old_notice, NULL);
+    PQfreemem(chan);
+    PQfreemem(uid);
+    PQfreemem(gname);
     return rc;
 }
 
@@ -1006,9 +1216,161 @@ fail:
 static void pg_close(pb_store *base)
 {
     pg_store *s = (pg_store *)base;
+    drop_cancel(s);
     if (s->conn != NULL)
         PQfinish(s->conn);
+    pb__free(s->conninfo);
     pb__free(s);
+}
+
+/* ---- long-running use ---- */
+
+static int64_t mono_ms(void)
+{
+    struct timespec ts;
+    (void)clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* A non-blocking connect (PQconnectStartParams + PQconnectPoll), so a daemon waiting for
+ * an unreachable server still answers its signals: `cancel_fd` becoming readable ends
+ * the wait. connect_timeout does not apply to this API; `timeout_ms` does. */
+static int pg_connect(pb_store *base, int cancel_fd, int timeout_ms, pb_err *err)
+{
+    pg_store *s = (pg_store *)base;
+    if (s->conn != NULL && PQstatus(s->conn) == CONNECTION_OK)
+        return 0;
+    forget_prepared(s);
+    drop_cancel(s);
+    if (s->conn != NULL)
+        PQfinish(s->conn);
+    const char *vals[8];
+    conn_values(s, vals);
+    s->conn = PQconnectStartParams(conn_keys, vals, 1);
+    if (s->conn == NULL)
+        return pb__err_set(err, PB_ENOMEM, "connect: out of memory");
+    int64_t deadline = mono_ms() + (timeout_ms > 0 ? timeout_ms : 10000);
+    PostgresPollingStatusType st = PGRES_POLLING_WRITING;
+    while (PQstatus(s->conn) != CONNECTION_BAD && st != PGRES_POLLING_OK &&
+           st != PGRES_POLLING_FAILED) {
+        struct pollfd fds[2] = {
+            {.fd = PQsocket(s->conn), .events = st == PGRES_POLLING_READING ? POLLIN : POLLOUT},
+            {.fd = cancel_fd, .events = POLLIN},
+        };
+        int64_t left = deadline - mono_ms();
+        if (left <= 0) {
+            (void)pb__err_set(err, PB_ECONNECT, "connect to %s: timeout after %d ms", s->where,
+                              timeout_ms);
+            goto fail;
+        }
+        int n = poll(fds, cancel_fd >= 0 ? 2 : 1, (int)left);
+        if (n < 0)
+            continue; /* EINTR: a signal; the cancel fd says whether it matters */
+        if (cancel_fd >= 0 && (fds[1].revents & POLLIN)) {
+            (void)pb__err_set(err, PB_ECONNECT, "connect to %s: interrupted", s->where);
+            goto fail;
+        }
+        if (n > 0)
+            st = PQconnectPoll(s->conn);
+    }
+    if (PQstatus(s->conn) != CONNECTION_OK) {
+        int rc = conn_error(s, err);
+        PQfinish(s->conn);
+        s->conn = NULL;
+        return rc;
+    }
+    session_started(s);
+    return 0;
+fail:
+    if (err != NULL)
+        err->retryable = true;
+    PQfinish(s->conn);
+    s->conn = NULL;
+    return PB_ECONNECT;
+}
+
+static bool pg_connected(const pb_store *base)
+{
+    const pg_store *s = (const pg_store *)base;
+    return s->conn != NULL && PQstatus(s->conn) == CONNECTION_OK;
+}
+
+static int pg_session(pb_store *base, const pb_session_opts *o, bool try_only,
+                      pb_session_info *info, pb_err *err)
+{
+    pg_store *s = (pg_store *)base;
+    char st_ms[24], lk_ms[24], lock_id[24];
+    (void)snprintf(st_ms, sizeof(st_ms), "%d",
+                   o->statement_timeout_ms > 0 ? o->statement_timeout_ms : 0);
+    (void)snprintf(lk_ms, sizeof(lk_ms), "%d", o->lock_timeout_ms > 0 ? o->lock_timeout_ms : 0);
+    (void)snprintf(lock_id, sizeof(lock_id), "%" PRId64, o->lock_id);
+    PGresult *res = NULL;
+    int rc;
+    if (try_only) {
+        const char *p[1] = {lock_id};
+        rc = exec_params(s, "SELECT pg_try_advisory_lock($1::bigint), true, false", 1, p, &res,
+                         "try the leader lock", err);
+    } else {
+        /* Session-level lock: held for as long as this connection lives, released by the
+         * server the moment it ends, so a follower's next try wins. The timeouts bound
+         * every statement of every pass on this session. */
+        const char *p[4] = {st_ms, lk_ms, o->leader_lock ? "true" : "false", lock_id};
+        rc = exec_params(s,
+                         "SELECT CASE WHEN $3::bool THEN pg_try_advisory_lock($4::bigint)"
+                         " ELSE true END,"
+                         " set_config('statement_timeout', $1, false) IS NOT NULL"
+                         " AND set_config('lock_timeout', $2, false) IS NOT NULL,"
+                         " EXISTS (SELECT 1 FROM pg_catalog.pg_trigger"
+                         "  WHERE tgname = 'prebuilds_notify_preset_insert')",
+                         4, p, &res, "set up session", err);
+    }
+    if (rc != 0)
+        return rc;
+    info->leader = PQntuples(res) == 1 && PQgetvalue(res, 0, 0)[0] == 't';
+    info->triggers_found = PQntuples(res) == 1 && PQgetvalue(res, 0, 2)[0] == 't';
+    PQclear(res);
+    if (info->leader && o->listen) {
+        if ((rc = exec_params(s, "LISTEN " PB_NOTIFY_CHANNEL, 0, NULL, NULL, "listen", err)) != 0)
+            return rc;
+        info->listening = true;
+    }
+    return 0;
+}
+
+static int pg_wait_fd(const pb_store *base)
+{
+    const pg_store *s = (const pg_store *)base;
+    return pg_connected(base) ? PQsocket(s->conn) : -1;
+}
+
+static int pg_poll(pb_store *base, pb_notify_cb cb, void *arg, pb_err *err)
+{
+    pg_store *s = (pg_store *)base;
+    int rc = ensure_connected(s, err);
+    if (rc != 0)
+        return rc;
+    if (PQconsumeInput(s->conn) != 1 || PQstatus(s->conn) != CONNECTION_OK) {
+        rc = conn_error(s, err);
+        reset_connection(s);
+        return rc;
+    }
+    PGnotify *n;
+    while ((n = PQnotifies(s->conn)) != NULL) {
+        if (cb != NULL)
+            cb(n->relname, n->extra, arg);
+        PQfreemem(n);
+    }
+    return 0;
+}
+
+static void pg_interrupt(pb_store *base)
+{
+    pg_store *s = (pg_store *)base;
+    PGcancel *c = atomic_load(&s->cancel);
+    if (c != NULL) {
+        char errbuf[256]; /* PQcancel is async-signal-safe; its message is not needed */
+        (void)PQcancel(c, errbuf, (int)sizeof(errbuf));
+    }
 }
 
 static const struct pb_store_vtable pg_vt = {
@@ -1021,22 +1383,36 @@ static const struct pb_store_vtable pg_vt = {
     .remove = pg_remove,
     .find_org = pg_find_org,
     .seed = pg_seed,
+    .connect = pg_connect,
+    .connected = pg_connected,
+    .session = pg_session,
+    .wait_fd = pg_wait_fd,
+    .poll = pg_poll,
+    .interrupt = pg_interrupt,
 };
 
-int pb__store_pg_open(const char *conninfo, pb_store **out, pb_err *err)
+int pb__store_pg_open(const char *conninfo, unsigned flags, pb_store **out, pb_err *err)
 {
     pg_store *s = pb__calloc(1, sizeof(*s));
     if (s == NULL)
         return pb__err_set(err, PB_ENOMEM, "connect: out of memory");
     s->base.vt = &pg_vt;
     s->base.backend = PB_BACKEND_PG;
-    /* Our defaults first, the user's string last: libpq lets later settings win. */
-    const char *const keys[] = {
-        "fallback_application_name", "connect_timeout",  "keepalives", "keepalives_idle",
-        "keepalives_interval",       "keepalives_count", "dbname",     NULL};
-    const char *const vals[] = {"prebuilds", "10", "1", "30", "10", "3", conninfo, NULL};
-    s->conn = PQconnectdbParams(keys, vals, 1);
+    s->manual = (flags & PB_OPEN_MANUAL) != 0;
+    atomic_init(&s->cancel, NULL);
     pb_dburl_redact(conninfo, s->where, sizeof(s->where));
+    s->conninfo = pb__strdup(conninfo);
+    if (s->conninfo == NULL) {
+        pg_close(&s->base);
+        return pb__err_set(err, PB_ENOMEM, "connect: out of memory");
+    }
+    if (s->manual) {
+        *out = &s->base; /* pb_store_connect connects */
+        return 0;
+    }
+    const char *vals[8];
+    conn_values(s, vals);
+    s->conn = PQconnectdbParams(conn_keys, vals, 1);
     if (s->conn == NULL) {
         pg_close(&s->base);
         return pb__err_set(err, PB_ENOMEM, "connect: out of memory");
@@ -1046,6 +1422,7 @@ int pb__store_pg_open(const char *conninfo, pb_store **out, pb_err *err)
         pg_close(&s->base);
         return rc;
     }
+    session_started(s);
     *out = &s->base;
     return 0;
 }

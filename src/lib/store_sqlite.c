@@ -147,6 +147,7 @@ enum {
     ST_INS_MEMBER,
     ST_INS_GROUP,
     ST_INS_GROUP_MEMBER,
+    ST_DATA_VERSION,
     ST_COUNT
 };
 
@@ -175,6 +176,8 @@ static const char *const stmt_sql[ST_COUNT] = {
                             " AND g.name = ?2 ORDER BY g.organization_id"
                             " ON CONFLICT DO NOTHING"
                             " RETURNING (SELECT organization_id FROM groups WHERE id = group_id)",
+    /* Changes when another connection commits; reads the file header, no table. */
+    [ST_DATA_VERSION] = "PRAGMA data_version",
 };
 
 typedef struct sqlite_store {
@@ -949,6 +952,30 @@ static void sq_close(pb_store *base)
     pb__free(s);
 }
 
+static int sq_data_version(pb_store *base, int64_t *out, pb_err *err)
+{
+    sqlite_store *s = (sqlite_store *)base;
+    sqlite3_stmt *st = NULL;
+    int rc = stmt_get(s, ST_DATA_VERSION, &st, err);
+    if (rc != 0)
+        return rc;
+    count_statement(s);
+    int step = sqlite3_step(st);
+    if (step == SQLITE_ROW)
+        *out = sqlite3_column_int64(st, 0);
+    else
+        rc = map_error(s, step, "read data version", err);
+    stmt_done(st);
+    return rc;
+}
+
+static void sq_interrupt(pb_store *base)
+{
+    sqlite_store *s = (sqlite_store *)base;
+    if (s->db != NULL)
+        sqlite3_interrupt(s->db); /* sets a flag the running statement checks */
+}
+
 static const struct pb_store_vtable sqlite_vt = {
     .close = sq_close,
     .status = sq_status,
@@ -959,6 +986,8 @@ static const struct pb_store_vtable sqlite_vt = {
     .remove = sq_remove,
     .find_org = sq_find_org,
     .seed = sq_seed,
+    .data_version = sq_data_version,
+    .interrupt = sq_interrupt,
 };
 
 int pb__store_sqlite_open(const char *path, unsigned flags, pb_store **out, pb_err *err)

@@ -1,0 +1,95 @@
+/* The daemon's configuration. Each key takes its value from, lowest to highest: the
+ * built-in default, the PREBUILDS_* environment variable, the --config file, the command
+ * line. SIGHUP builds a new configuration the same way (re-reading the file: a running
+ * process's environment cannot change) and swaps it in only when every value is valid.
+ * The file holds `key = value` lines; its parser lives here and is unit tested. */
+#ifndef PB_CLI_CONFIG_H
+#define PB_CLI_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "log.h"
+#include "prebuilds/prebuilds.h"
+
+/* ---- the file ---- */
+
+typedef struct pb_conf_entry {
+    char *key;   /* owned */
+    char *value; /* owned */
+    unsigned line;
+} pb_conf_entry;
+
+typedef struct pb_conf_file {
+    pb_conf_entry *entries; /* owned */
+    size_t n;
+} pb_conf_file;
+
+#define PB_CONF_FILE_MAX (64 * 1024)
+
+/* Parse `text` (len bytes; `name` only labels errors). Grammar, one line at a time:
+ * blank | '#' comment | key '=' value [# comment]. Keys: a letter, then letters, digits,
+ * '_' or '-' ('-' reads as '_'). Values: bare (trimmed; '#' after a blank starts a
+ * comment) or double-quoted with \" \\ \n \t escapes. Duplicates, NUL bytes and
+ * garbage are errors naming file and line. On success the caller owns *out. */
+int pb_conf_parse(const char *text, size_t len, const char *name, pb_conf_file *out, char *msg,
+                  size_t msg_len);
+/* Read and parse a file (at most PB_CONF_FILE_MAX bytes). */
+int pb_conf_read(const char *path, pb_conf_file *out, char *msg, size_t msg_len);
+void pb_conf_file_fini(pb_conf_file *f);
+/* Value of a key, borrowed from the file; NULL when absent. */
+const char *pb_conf_file_get(const pb_conf_file *f, const char *key, unsigned *line);
+
+/* ---- the settings ---- */
+
+enum pb_conf_key {
+    PB_CONF_DB,
+    PB_CONF_USER_ID,
+    PB_CONF_GROUP_NAME,
+    PB_CONF_GROUP_DISPLAY_NAME,
+    PB_CONF_LOG_LEVEL,
+    PB_CONF_LOG_FORMAT,
+    PB_CONF_INTERVAL,
+    PB_CONF_LISTEN,
+    PB_CONF_LOCK_ID,
+    PB_CONF_BACKOFF_MAX,
+    PB_CONF_STATEMENT_TIMEOUT,
+    PB_CONF_LOCK_TIMEOUT,
+    PB_CONF_METRICS_ADDR,
+    PB_CONF_N
+};
+
+/* "db", "user_id", ... as written in the file; the environment variable is PREBUILDS_
+ * and the key in capitals; the option is -- and the key with '-' for '_'. */
+const char *pb_conf_key_name(int key);
+const char *pb_conf_key_default(int key);
+
+typedef struct pb_daemon_conf {
+    char *db; /* owned; never printed (may hold a password) */
+    pb_dburl url;
+    pb_target target; /* group names point into this struct */
+    char group_name[PB_GROUP_NAME_MAX + 1];
+    char group_display_name[PB_GROUP_NAME_MAX + 1];
+    pb_log_level log_level;
+    pb_log_format log_format;
+    int64_t interval_ms;
+    bool listen;
+    int64_t lock_id;
+    int64_t backoff_max_ms;
+    int64_t statement_timeout_ms; /* 0: none */
+    int64_t lock_timeout_ms;      /* 0: none */
+    char metrics_addr[128];       /* "off" or host:port */
+} pb_daemon_conf;
+
+/* Build a configuration from the layers. `cli[key]` holds command-line values (NULL when
+ * not given); `config_path` may be NULL. On error nothing is allocated and msg names the
+ * source (option, variable, or file and line) and the problem. */
+int pb_daemon_conf_build(pb_daemon_conf *out, const char *config_path,
+                         const char *const cli[PB_CONF_N], char *msg, size_t msg_len);
+void pb_daemon_conf_fini(pb_daemon_conf *c);
+
+/* Parse a boolean: true/false, yes/no, on/off, 1/0. */
+int pb_bool_parse(const char *s, bool *out);
+
+#endif

@@ -1,0 +1,221 @@
+/* HTTP endpoint on libmicrohttpd; see http.h. The request handler only reads the metrics
+ * block (under its mutex) and never touches the database or the log, so a scrape cannot
+ * disturb a pass, and the loop's thread stays the only one that logs. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include <microhttpd.h>
+
+#include "http.h"
+
+struct pb_http {
+    struct MHD_Daemon *mhd;
+    pb_metrics *metrics;
+    int port;
+};
+
+static int parse_addr(const char *addr, struct sockaddr_storage *ss, socklen_t *ss_len, char *msg,
+                      size_t msg_len)
+{
+    memset(ss, 0, sizeof(*ss));
+    const char *colon = strrchr(addr, ':');
+    if (colon == NULL) {
+        (void)snprintf(msg, msg_len,
+                       "invalid address \"%s\": use HOST:PORT, [IPV6]:PORT, :PORT or off", addr);
+        return -1;
+    }
+    char host[128];
+    size_t host_len = (size_t)(colon - addr);
+    if (host_len >= sizeof(host)) {
+        (void)snprintf(msg, msg_len, "invalid address \"%.100s\": host too long", addr);
+        return -1;
+    }
+    memcpy(host, addr, host_len);
+    host[host_len] = '\0';
+    const char *p = colon + 1;
+    long port = 0;
+    if (*p == '\0')
+        goto bad_port;
+    for (; *p != '\0'; p++) {
+        if (*p < '0' || *p > '9' || port > 65535)
+            goto bad_port;
+        port = port * 10 + (*p - '0');
+    }
+    if (port > 65535)
+        goto bad_port;
+    if (host[0] == '[') {
+        size_t n = strlen(host);
+        if (n < 2 || host[n - 1] != ']') {
+            (void)snprintf(msg, msg_len, "invalid address \"%s\": unclosed '['", addr);
+            return -1;
+        }
+        host[n - 1] = '\0';
+        struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)ss;
+        a6->sin6_family = AF_INET6;
+        a6->sin6_port = htons((uint16_t)port);
+        if (inet_pton(AF_INET6, host + 1, &a6->sin6_addr) != 1) {
+            (void)snprintf(msg, msg_len, "invalid address \"%s\": bad IPv6 literal", addr);
+            return -1;
+        }
+        *ss_len = sizeof(*a6);
+        return 0;
+    }
+    struct sockaddr_in *a4 = (struct sockaddr_in *)ss;
+    a4->sin_family = AF_INET;
+    a4->sin_port = htons((uint16_t)port);
+    if (host[0] == '\0' || strcmp(host, "*") == 0)
+        a4->sin_addr.s_addr = htonl(INADDR_ANY);
+    else if (strcmp(host, "localhost") == 0)
+        a4->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    else if (inet_pton(AF_INET, host, &a4->sin_addr) != 1) {
+        (void)snprintf(msg, msg_len,
+                       "invalid address \"%s\": the host must be an IP address or localhost", addr);
+        return -1;
+    }
+    *ss_len = sizeof(*a4);
+    return 0;
+bad_port:
+    (void)snprintf(msg, msg_len, "invalid address \"%s\": the port must be 0 to 65535", addr);
+    return -1;
+}
+
+int pb_http_addr_check(const char *addr, char *msg, size_t msg_len)
+{
+    if (strcmp(addr, "off") == 0)
+        return 0;
+    struct sockaddr_storage ss;
+    socklen_t len;
+    return parse_addr(addr, &ss, &len, msg, msg_len);
+}
+
+static enum MHD_Result reply(struct MHD_Connection *c, unsigned status, const char *type,
+                             char *body, size_t len, bool owned)
+{
+    struct MHD_Response *r = MHD_create_response_from_buffer(
+        len, body, owned ? MHD_RESPMEM_MUST_FREE : MHD_RESPMEM_PERSISTENT);
+    if (r == NULL) {
+        if (owned)
+            free(body);
+        return MHD_NO;
+    }
+    (void)MHD_add_response_header(r, "Content-Type", type);
+    (void)MHD_add_response_header(r, "Cache-Control", "no-store");
+    enum MHD_Result ret = MHD_queue_response(c, status, r);
+    MHD_destroy_response(r);
+    return ret;
+}
+
+static char text_plain[] = "text/plain; charset=utf-8";
+
+static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *url,
+                              const char *method, const char *version, const char *upload_data,
+                              size_t *upload_data_size, void **con_cls)
+{
+    (void)version;
+    (void)upload_data;
+    (void)upload_data_size;
+    (void)con_cls;
+    pb_http *h = cls;
+    /* Every answer is queued on the first call, before any body is read: a request with
+     * a body is never one we serve, and MHD then closes the connection instead of
+     * reading it, so a body's size costs us nothing. */
+    bool get =
+        strcmp(method, MHD_HTTP_METHOD_GET) == 0 || strcmp(method, MHD_HTTP_METHOD_HEAD) == 0;
+    if (MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH) != NULL ||
+        MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_TRANSFER_ENCODING) != NULL)
+        get = false;
+    if (get && strcmp(url, "/metrics") == 0) {
+        char *body = NULL;
+        size_t len = 0;
+        if (pb_metrics_render(h->metrics, &body, &len) != 0) {
+            static char oom[] = "out of memory\n";
+            return reply(c, MHD_HTTP_INTERNAL_SERVER_ERROR, text_plain, oom, sizeof(oom) - 1,
+                         false);
+        }
+        return reply(c, MHD_HTTP_OK, "text/plain; version=0.0.4; charset=utf-8", body, len, true);
+    }
+    if (get && strcmp(url, "/healthz") == 0) {
+        static char ok[] = "ok\n";
+        return reply(c, MHD_HTTP_OK, text_plain, ok, sizeof(ok) - 1, false);
+    }
+    if (get && strcmp(url, "/readyz") == 0) {
+        bool leader = false;
+        bool ready = pb_metrics_ready(h->metrics, &leader);
+        static char as_leader[] = "ready: leader\n", as_follower[] = "ready: follower\n",
+                    not_ready[] = "not ready: database unreachable\n";
+        if (!ready)
+            return reply(c, MHD_HTTP_SERVICE_UNAVAILABLE, text_plain, not_ready,
+                         sizeof(not_ready) - 1, false);
+        return leader
+                   ? reply(c, MHD_HTTP_OK, text_plain, as_leader, sizeof(as_leader) - 1, false)
+                   : reply(c, MHD_HTTP_OK, text_plain, as_follower, sizeof(as_follower) - 1, false);
+    }
+    static char not_found[] = "not found\n";
+    return reply(c, MHD_HTTP_NOT_FOUND, text_plain, not_found, sizeof(not_found) - 1, false);
+}
+
+static void quiet_logger(void *cls, const char *fmt, va_list ap)
+{
+    (void)cls;
+    (void)fmt;
+    (void)ap;
+}
+
+int pb_http_start(const char *addr, pb_metrics *m, pb_http **out, char *msg, size_t msg_len)
+{
+    *out = NULL;
+    if (strcmp(addr, "off") == 0)
+        return 0;
+    struct sockaddr_storage ss;
+    socklen_t ss_len;
+    if (parse_addr(addr, &ss, &ss_len, msg, msg_len) != 0)
+        return -1;
+    pb_http *h = calloc(1, sizeof(*h));
+    if (h == NULL) {
+        (void)snprintf(msg, msg_len, "metrics server: out of memory");
+        return -1;
+    }
+    h->metrics = m;
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL | MHD_USE_ERROR_LOG;
+    if (ss.ss_family == AF_INET6)
+        flags |= MHD_USE_IPv6;
+    errno = 0;
+    h->mhd = MHD_start_daemon(flags, 0, NULL, NULL, handle, h, MHD_OPTION_SOCK_ADDR,
+                              (struct sockaddr *)&ss, MHD_OPTION_CONNECTION_LIMIT,
+                              (unsigned)PB_HTTP_MAX_CONNECTIONS, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+                              (unsigned)PB_HTTP_MAX_CONNECTIONS, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+                              (size_t)PB_HTTP_MEMORY_LIMIT, MHD_OPTION_CONNECTION_TIMEOUT,
+                              (unsigned)PB_HTTP_TIMEOUT_S, MHD_OPTION_EXTERNAL_LOGGER, quiet_logger,
+                              NULL, MHD_OPTION_END);
+    if (h->mhd == NULL) {
+        int e = errno;
+        (void)snprintf(msg, msg_len, "metrics server on %s: cannot listen%s%s", addr,
+                       e != 0 ? ": " : "", e != 0 ? strerror(e) : "");
+        free(h);
+        return -1;
+    }
+    const union MHD_DaemonInfo *info = MHD_get_daemon_info(h->mhd, MHD_DAEMON_INFO_BIND_PORT);
+    h->port = info != NULL ? info->port : 0;
+    *out = h;
+    return 0;
+}
+
+void pb_http_stop(pb_http **h)
+{
+    if (h == NULL || *h == NULL)
+        return;
+    MHD_stop_daemon((*h)->mhd);
+    free(*h);
+    *h = NULL;
+}
+
+int pb_http_port(const pb_http *h)
+{
+    return h != NULL ? h->port : 0;
+}
