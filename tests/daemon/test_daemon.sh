@@ -104,6 +104,25 @@ if [ "$MODE" = sqlite ]; then
         fail "skipped passes not counted"
     stop_daemon "$DPID"
     [ "$STOP_RC" = 0 ] && ok "SIGTERM: exit 0 in ${STOP_S}s" || fail "SIGTERM rc=$STOP_RC"
+
+    # --- systemd's notify protocol: READY=1, STATUS=, WATCHDOG=1 from a healthy loop,
+    # STOPPING=1 on SIGTERM (socat stands in for systemd's socket)
+    NSOCK="$WORK/notify.sock"
+    socat -u UNIX-RECV:"$NSOCK" OPEN:"$WORK/notify.log",creat,append &
+    PIDS+=("$!")
+    wait_until 5 test -S "$NSOCK" || fail "notify socket not created"
+    env NOTIFY_SOCKET="$NSOCK" WATCHDOG_USEC=400000 "$BIN" --db "$DB" run --interval 200ms \
+        --metrics-addr off >"$WORK/n.log" 2>&1 &
+    DPID=$!
+    PIDS+=("$DPID")
+    wait_until 5 grep -q 'READY=1' "$WORK/notify.log" && ok "sd_notify READY=1" ||
+        fail "no READY=1: $(cat "$WORK/notify.log")"
+    wait_until 5 grep -q 'WATCHDOG=1' "$WORK/notify.log" && ok "sd_notify WATCHDOG=1" ||
+        fail "no WATCHDOG=1"
+    grep -q 'STATUS=' "$WORK/notify.log" && ok "sd_notify STATUS=" || fail "no STATUS="
+    stop_daemon "$DPID"
+    wait_until 5 grep -q 'STOPPING=1' "$WORK/notify.log" && ok "sd_notify STOPPING=1" ||
+        fail "no STOPPING=1"
     [ $FAILS -eq 0 ] && echo "all SQLite daemon tests passed"
     exit $((FAILS > 0))
 fi
