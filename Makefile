@@ -75,7 +75,7 @@ clean:
 
 # ---- reliability: fuzzing (clang + libFuzzer) and the long race stress ----
 FUZZ_BUILD   ?= build-fuzz
-FUZZ_TARGETS  = dburl uuid names escape
+FUZZ_TARGETS  = dburl uuid names escape duration config
 FUZZ_SECONDS ?= 60
 STRESS_SECONDS ?= 60
 

@@ -48,9 +48,22 @@ static const struct {
 
 #define DURATION_MAX_MS ((int64_t)366 * 24 * 3600000) /* a year is plenty for any setting */
 
-int pb_duration_parse(const char *s, int64_t *ms, char *msg, size_t msg_len)
+/* The input as shown in an error: at most 40 bytes, control bytes as '?', so a message
+ * stays one line whatever was typed. */
+static const char *shown(const char *in, char buf[41])
 {
-    const char *p = s;
+    size_t i = 0;
+    for (; in[i] != '\0' && i < 40; i++)
+        buf[i] = ((unsigned char)in[i] < 0x20 || in[i] == 0x7f) ? '?' : in[i];
+    buf[i] = '\0';
+    return buf;
+}
+
+int pb_duration_parse(const char *in, int64_t *ms, char *msg, size_t msg_len)
+{
+    char shown_buf[41];
+    const char *s = shown(in, shown_buf);
+    const char *p = in;
     bool negative = false;
     double total = 0;
     *ms = 0;
