@@ -85,8 +85,9 @@ fuzz: deps
 	CC=clang cmake -S . -B $(FUZZ_BUILD) -DCMAKE_BUILD_TYPE=Debug -DPB_FUZZ=ON -DPB_TESTS=OFF
 	cmake --build $(FUZZ_BUILD) -j $(JOBS) $(addprefix --target fuzz_,$(FUZZ_TARGETS))
 
-# Each fuzzer for FUZZ_SECONDS on a copy of its committed corpus, then the race stress
-# with 8 reconcilers for STRESS_SECONDS on SQLite and on a PostgreSQL server of its own.
+# Each fuzzer for FUZZ_SECONDS on a copy of its committed corpus, valgrind over 1,000
+# daemon passes, then the race stress with 8 reconcilers for STRESS_SECONDS on SQLite and
+# on a PostgreSQL server of its own.
 stress: fuzz build
 	@for t in $(FUZZ_TARGETS); do \
 	  mkdir -p $(FUZZ_BUILD)/corpus/$$t && cp fuzz/corpus/$$t/* $(FUZZ_BUILD)/corpus/$$t/ && \
@@ -94,6 +95,9 @@ stress: fuzz build
 	  $(FUZZ_BUILD)/fuzz/fuzz_$$t -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 \
 	    $(FUZZ_BUILD)/corpus/$$t 2>&1 | grep -E "^(stat::number_of_executed_units|Done|==|SUMMARY)" || exit 1; \
 	done
+	@command -v valgrind >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get install -y -qq valgrind; }
+	@echo "== valgrind memcheck: the daemon for 1,000 passes"
+	tests/daemon/valgrind_daemon.sh $(CURDIR)/$(BUILD)/prebuilds $(CURDIR)/tests/pg_harness.sh 1000
 	@rm -f $(BUILD)/stress.db*
 	@echo "== stress on SQLite, $(STRESS_SECONDS) s"
 	$(BUILD)/tests/stress --db sqlite:$(BUILD)/stress.db --reconcilers 8 --seconds $(STRESS_SECONDS) --orgs 2000
