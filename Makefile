@@ -107,3 +107,24 @@ stress: fuzz build
 	$(BUILD)/tests/stress --db "$$(cat $(BUILD)/pgstress/conninfo)" --reconcilers 8 \
 	  --seconds $(STRESS_SECONDS) --orgs 2000; rc=$$?; \
 	  tests/pg_harness.sh stop $(CURDIR)/$(BUILD)/pgstress; exit $$rc
+
+# The benchmark (bench/, issue 4). `make bench` builds build/bench/pb_bench; `make bench-run`
+# seeds 1k/10k/100k organizations on both backends, measures the three strategies and
+# regenerates docs/BENCHMARKS.md and docs/bench/ (about half an hour; installs gnuplot-nox
+# when run as root and it is missing).
+.PHONY: bench bench-run
+
+bench: deps
+	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DPB_WERROR=ON -DPB_BENCH=ON $(CMAKE_OPTS)
+	cmake --build $(BUILD) -j $(JOBS) --target pb_bench
+
+bench-run: bench
+	@if ! command -v gnuplot >/dev/null 2>&1; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "installing: gnuplot-nox"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq gnuplot-nox; \
+	  else \
+	    echo "gnuplot missing (run as root, or: sudo apt-get install gnuplot-nox)" >&2; exit 1; \
+	  fi; \
+	fi
+	BUILD=$(abspath $(BUILD)) bench/run.sh
