@@ -8,8 +8,6 @@ SELECT o.id, o.name,
  FROM organizations o
  LEFT JOIN groups g ON g.organization_id = o.id AND g.name = $2::text
  WHERE NOT o.deleted
- AND EXISTS (SELECT 1 FROM templates t
-  JOIN template_versions tv ON tv.template_id = t.id
-  JOIN template_version_presets p ON p.template_version_id = tv.id
-  WHERE t.organization_id = o.id AND NOT t.deleted AND p.desired_instances IS NOT NULL)
+ AND EXISTS (SELECT 1 FROM prebuilds_configured_templates c JOIN templates t ON t.id = c.template_id
+  WHERE t.organization_id = o.id AND NOT t.deleted)
  ORDER BY o.name, o.id

@@ -1,15 +1,19 @@
 SELECT o.id, o.name,
- om.user_id IS NOT NULL,
+ EXISTS (SELECT 1 FROM organization_members om
+  WHERE om.organization_id = o.id AND om.user_id = $1::uuid),
  g.id,
- gm.user_id IS NOT NULL,
- EXISTS (SELECT 1 FROM users u WHERE u.id = $1::uuid)
+ g.id IS NOT NULL AND EXISTS (SELECT 1 FROM group_members gm
+  WHERE gm.group_id = g.id AND gm.user_id = $1::uuid),
+ EXISTS (SELECT 1 FROM users u WHERE u.id = $1::uuid),
+ coalesce(has_table_privilege(to_regclass('prebuilds_configured_templates'), 'SELECT'), false)
+ AND (SELECT count(*) FROM pg_trigger WHERE tgrelid IN
+ (to_regclass('template_versions'), to_regclass('template_version_presets'))
+ AND tgname LIKE 'prebuilds\_configured\_%' AND tgenabled <> 'D') = 5
  FROM organizations o
- LEFT JOIN organization_members om ON om.organization_id = o.id AND om.user_id = $1::uuid
  LEFT JOIN groups g ON g.organization_id = o.id AND g.name = $2::text
- LEFT JOIN group_members gm ON gm.group_id = g.id AND gm.user_id = $1::uuid
  WHERE NOT o.deleted
- AND o.id IN (SELECT t.organization_id FROM templates t
-  WHERE NOT t.deleted AND t.id IN (SELECT tv.template_id FROM template_versions tv
-   WHERE tv.id IN (SELECT p.template_version_id FROM template_version_presets p
-    WHERE p.desired_instances IS NOT NULL)))
+ AND EXISTS (SELECT 1 FROM templates t
+  JOIN template_versions tv ON tv.template_id = t.id
+  JOIN template_version_presets p ON p.template_version_id = tv.id
+  WHERE t.organization_id = o.id AND NOT t.deleted AND p.desired_instances IS NOT NULL)
  ORDER BY o.name, o.id

@@ -177,6 +177,9 @@ typedef struct pb_init_opts {
     bool recommended_indexes; /* on a foreign (e.g. Coder) database, add our indexes */
     bool create_user;         /* create the prebuilds user row when missing (own schema) */
     bool triggers; /* PostgreSQL: install the notify triggers (`init --triggers`), opt-in */
+    /* Install (on a foreign PostgreSQL schema, opt-in) or rebuild (anywhere) the summary of
+     * templates with configured presets that the fast status statement reads. */
+    bool summary;
 } pb_init_opts;
 
 typedef struct pb_init_result {
@@ -188,6 +191,8 @@ typedef struct pb_init_result {
     int indexes_created;
     int indexes_missing; /* recommended indexes still absent */
     int triggers_installed;
+    bool summary_built;   /* the summary was installed or rebuilt by this call */
+    bool summary_missing; /* a foreign schema without the summary: status reads the tables */
 } pb_init_result;
 
 PB_MUST_CHECK int pb_store_init(pb_store *s, const pb_target *t, const pb_init_opts *o,

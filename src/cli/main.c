@@ -37,10 +37,12 @@ static const char usage_text[] =
     "\n"
     "Reconciler commands:\n"
     "  init [--recommended-indexes] [--no-create-user] [--print-grants ROLE] [--triggers]\n"
-    "                            create or migrate the schema; on a database we did not\n"
+    "       [--summary]          create or migrate the schema; on a database we did not\n"
     "                            create, only check it (and add our indexes when asked);\n"
     "                            --triggers (PostgreSQL) installs the NOTIFY triggers\n"
-    "                            that 'run --listen' reacts to\n"
+    "                            that 'run --listen' reacts to; --summary installs (or\n"
+    "                            rebuilds) the configured-templates summary that makes\n"
+    "                            status cheap\n"
     "  status [--json]           one row per qualifying organization\n"
     "  plan [--json]             what a reconcile would add\n"
     "  reconcile [--json] [--dry-run]\n"
@@ -147,8 +149,11 @@ static int print_grants(const char *role)
                  "GRANT SELECT ON users, organizations, organization_members, groups, "
                  "group_members,\n"
                  "    templates, template_versions, template_version_presets TO %s;\n"
-                 "GRANT INSERT ON organization_members, groups, group_members TO %s;\n",
-                 quoted, quoted, quoted);
+                 "GRANT INSERT ON organization_members, groups, group_members TO %s;\n"
+                 "-- the summary the fast status statement reads (always on a schema prebuilds\n"
+                 "-- created; on another database after 'prebuilds init --summary'):\n"
+                 "GRANT SELECT ON prebuilds_configured_templates TO %s;\n",
+                 quoted, quoted, quoted, quoted);
     return PB_EXIT_OK;
 }
 
@@ -159,6 +164,7 @@ static int cmd_init(cli_ctx *c, int argc, char **argv)
                                          {"no-create-user", no_argument, NULL, 'n'},
                                          {"print-grants", required_argument, NULL, 'g'},
                                          {"triggers", no_argument, NULL, 't'},
+                                         {"summary", no_argument, NULL, 's'},
                                          {NULL, 0, NULL, 0}};
     const char *grant_role = NULL;
     int ch;
@@ -172,6 +178,8 @@ static int cmd_init(cli_ctx *c, int argc, char **argv)
             grant_role = optarg;
         else if (ch == 't')
             o.triggers = true;
+        else if (ch == 's')
+            o.summary = true;
         else
             return cli_usage_error("init", "unknown option");
     }
@@ -199,12 +207,17 @@ static int cmd_init(cli_ctx *c, int argc, char **argv)
             (void)printf("%d recommended index(es) missing: add them with "
                          "'prebuilds init --recommended-indexes'\n",
                          r.indexes_missing);
+        if (r.summary_missing)
+            (void)printf("no configured-templates summary: status reads the tables (install it "
+                         "with 'prebuilds init --summary')\n");
     } else if (r.schema_version_before == r.schema_version_after) {
         (void)printf("schema up to date (version %d)\n", r.schema_version_after);
     } else {
         (void)printf("schema migrated from version %d to %d\n", r.schema_version_before,
                      r.schema_version_after);
     }
+    if (r.summary_built)
+        (void)printf("configured-templates summary built (triggers installed, rows rebuilt)\n");
     if (r.triggers_installed > 0)
         (void)printf("installed %d notify triggers (channel " PB_NOTIFY_CHANNEL ")\n",
                      r.triggers_installed);

@@ -75,7 +75,7 @@ char *pb__ids_json(const char *const *ids, size_t n);
 char *pb__ids_pgarray(const char *const *ids, size_t n);
 
 /* Both backends carry the same migrations, one for one. */
-#define PB__SCHEMA_VERSION 2
+#define PB__SCHEMA_VERSION 3
 
 /* Names of SQL objects used by both backends. */
 #define PB__TABLES_REQUIRED                                                                        \

@@ -16,6 +16,7 @@
 
 #define USER_ID_PARAM "$1::uuid"
 
+/* The status columns, shared by both forms of the statement. */
 #define STATUS_SELECT                                                                              \
     "SELECT o.id, o.name,"                                                                         \
     " EXISTS (SELECT 1 FROM organization_members om"                                               \
@@ -23,25 +24,64 @@
     " g.id,"                                                                                       \
     " g.id IS NOT NULL AND EXISTS (SELECT 1 FROM group_members gm"                                 \
     "  WHERE gm.group_id = g.id AND gm.user_id = $1::uuid),"                                       \
-    " EXISTS (SELECT 1 FROM users u WHERE u.id = $1::uuid)"                                        \
+    " EXISTS (SELECT 1 FROM users u WHERE u.id = $1::uuid)"
+
+#define STATUS_FROM                                                                                \
     " FROM organizations o"                                                                        \
     " LEFT JOIN groups g ON g.organization_id = o.id AND g.name = $2::text"                        \
-    " WHERE NOT o.deleted"                                                                         \
+    " WHERE NOT o.deleted"
+
+/* Which organizations qualify, read from the production tables: what runs on a database
+ * without our summary (a Coder database before `init --summary`). */
+#define QUALIFY_JOIN                                                                               \
     " AND EXISTS (SELECT 1 FROM templates t"                                                       \
     "  JOIN template_versions tv ON tv.template_id = t.id"                                         \
     "  JOIN template_version_presets p ON p.template_version_id = tv.id"                           \
     "  WHERE t.organization_id = o.id AND NOT t.deleted AND p.desired_instances IS NOT NULL)"
 
-enum { PST_STATUS_ALL, PST_STATUS_SOME, PST_WRITE_ORG, PST_WRITE_GROUP_MEMBER, PST_COUNT };
+/* The same question answered from the summary the triggers below keep: the templates
+ * that have a configured preset in any version. Deleted templates and organizations are
+ * still filtered here, from the live tables. */
+#define SUMMARY_TABLE "prebuilds_configured_templates"
+#define QUALIFY_SUMMARY                                                                            \
+    " AND EXISTS (SELECT 1 FROM " SUMMARY_TABLE " c JOIN templates t ON t.id = c.template_id"      \
+    "  WHERE t.organization_id = o.id AND NOT t.deleted)"
+
+/* The join form also says whether the summary can be trusted by this session: the table
+ * is readable and all five of its triggers are enabled. Catalog lookups evaluated once per
+ * statement, never an error when nothing of ours exists; the next pass of the session
+ * then uses the summary form. */
+#define SUMMARY_PROBE                                                                              \
+    ", coalesce(has_table_privilege(to_regclass('" SUMMARY_TABLE "'), 'SELECT'), false)"           \
+    " AND (SELECT count(*) FROM pg_trigger WHERE tgrelid IN"                                       \
+    " (to_regclass('template_versions'), to_regclass('template_version_presets'))"                 \
+    " AND tgname LIKE 'prebuilds\\_configured\\_%' AND tgenabled <> 'D') = 5"
+
+#define BY_IDS  " AND o.id = ANY ($3::uuid[])"
+#define ORDERED " ORDER BY o.name, o.id"
+
+enum {
+    PST_STATUS_ALL,
+    PST_STATUS_SOME,
+    PST_SUMMARY_ALL,
+    PST_SUMMARY_SOME,
+    PST_WRITE_ORG,
+    PST_WRITE_GROUP_MEMBER,
+    PST_COUNT
+};
 
 static const struct {
     const char *name;
     const char *sql;
 } pstmts[PST_COUNT] = {
-    [PST_STATUS_ALL] = {"pb_status_all", STATUS_SELECT " ORDER BY o.name, o.id"},
+    [PST_STATUS_ALL] = {"pb_status_all",
+                        STATUS_SELECT SUMMARY_PROBE STATUS_FROM QUALIFY_JOIN ORDERED},
     /* A separate statement for the filtered form, so each gets its own good plan. */
     [PST_STATUS_SOME] = {"pb_status_some",
-                         STATUS_SELECT " AND o.id = ANY ($3::uuid[]) ORDER BY o.name, o.id"},
+                         STATUS_SELECT SUMMARY_PROBE STATUS_FROM QUALIFY_JOIN BY_IDS ORDERED},
+    [PST_SUMMARY_ALL] = {"pb_summary_all", STATUS_SELECT STATUS_FROM QUALIFY_SUMMARY ORDERED},
+    [PST_SUMMARY_SOME] = {"pb_summary_some",
+                          STATUS_SELECT STATUS_FROM QUALIFY_SUMMARY BY_IDS ORDERED},
     /* Memberships and groups in one statement. Organizations deleted since the status
      * read are skipped by the join; rows others inserted meanwhile are conflicts. */
     [PST_WRITE_ORG] = {"pb_write_org",
@@ -73,9 +113,125 @@ static const struct {
                                 " JOIN groups g ON g.id = gm.group_id"},
 };
 
+/* The summary behind the fast status statement: one row per template that has, in any of
+ * its versions, a preset whose desired_instances is set. Kept exact by triggers on
+ * template_version_presets and template_versions, under any concurrency:
+ *
+ * - Every template has an advisory transaction lock (two-key form, so it never meets the
+ *   single-key leader lock). A trigger that may remove a template's row takes it
+ *   exclusively, then recounts with a snapshot taken after the lock; a trigger that adds
+ *   a configured preset takes it shared and only ever inserts, so concurrent imports into
+ *   one template do not wait for each other.
+ * - A preset's template is read through its version, whose template_id may be moving
+ *   under us: after the lock the preset trigger reads it again and follows the move. A
+ *   version that moves locks both templates (in uuid order) before recounting either, so
+ *   an addition to the moving version is either seen by its recount or follows it.
+ * - No row lock is taken on the platform's tables, and the triggers are named so they fire
+ *   after the foreign-key cascades ("RI_..." sorts first): deleting a version waits for a
+ *   concurrent preset update as it always did, never the other way round.
+ *
+ * The functions run as their owner (SECURITY DEFINER, fixed search_path) so the platform's
+ * role needs no privilege on our table; the helpers are not callable by anyone else. The
+ * last statements rebuild the table while the two tables are locked against writes: what
+ * `init --summary` does on an existing database, and migration 3 on ours. */
+#define SUMMARY_LOCK_KEY "1886545250" /* first key of the advisory locks: 'preb' */
+#define SUMMARY_SQL                                                                                \
+    "CREATE TABLE IF NOT EXISTS " SUMMARY_TABLE " (template_id uuid PRIMARY KEY);"                 \
+    "CREATE OR REPLACE FUNCTION prebuilds_configured_lock(t uuid, exclusive boolean)"              \
+    " RETURNS void LANGUAGE plpgsql SET search_path FROM CURRENT AS $$ BEGIN"                      \
+    " IF t IS NULL THEN RETURN; END IF;"                                                           \
+    " IF exclusive THEN PERFORM pg_advisory_xact_lock(" SUMMARY_LOCK_KEY ", hashtext(t::text));"   \
+    " ELSE PERFORM pg_advisory_xact_lock_shared(" SUMMARY_LOCK_KEY ", hashtext(t::text));"         \
+    " END IF; END $$;"                                                                             \
+    "CREATE OR REPLACE FUNCTION prebuilds_configured_recount(t uuid)"                              \
+    " RETURNS void LANGUAGE plpgsql SET search_path FROM CURRENT AS $$ BEGIN"                      \
+    " IF t IS NULL THEN RETURN; END IF;"                                                           \
+    " IF EXISTS (SELECT 1 FROM template_versions tv"                                               \
+    "  JOIN template_version_presets p ON p.template_version_id = tv.id"                           \
+    "  WHERE tv.template_id = t AND p.desired_instances IS NOT NULL) THEN"                         \
+    "  INSERT INTO " SUMMARY_TABLE " (template_id) VALUES (t) ON CONFLICT DO NOTHING;"             \
+    " ELSE DELETE FROM " SUMMARY_TABLE " WHERE template_id = t; END IF; END $$;"                   \
+    "REVOKE ALL ON FUNCTION prebuilds_configured_lock(uuid, boolean) FROM PUBLIC;"                 \
+    "REVOKE ALL ON FUNCTION prebuilds_configured_recount(uuid) FROM PUBLIC;"                       \
+    "CREATE OR REPLACE FUNCTION prebuilds_configured_preset() RETURNS trigger"                     \
+    " LANGUAGE plpgsql SECURITY DEFINER SET search_path FROM CURRENT AS $$"                        \
+    " DECLARE cur uuid; nxt uuid; BEGIN"                                                           \
+    " IF TG_OP <> 'INSERT' AND OLD.desired_instances IS NOT NULL THEN"                             \
+    "  SELECT tv.template_id INTO cur FROM template_versions tv"                                   \
+    "   WHERE tv.id = OLD.template_version_id;"                                                    \
+    "  WHILE cur IS NOT NULL LOOP"                                                                 \
+    "   PERFORM prebuilds_configured_lock(cur, true);"                                             \
+    "   PERFORM prebuilds_configured_recount(cur);"                                                \
+    "   SELECT tv.template_id INTO nxt FROM template_versions tv"                                  \
+    "    WHERE tv.id = OLD.template_version_id;"                                                   \
+    "   EXIT WHEN nxt IS NOT DISTINCT FROM cur; cur := nxt;"                                       \
+    "  END LOOP;"                                                                                  \
+    " END IF;"                                                                                     \
+    " IF TG_OP <> 'DELETE' AND NEW.desired_instances IS NOT NULL THEN"                             \
+    "  SELECT tv.template_id INTO cur FROM template_versions tv"                                   \
+    "   WHERE tv.id = NEW.template_version_id;"                                                    \
+    "  WHILE cur IS NOT NULL LOOP"                                                                 \
+    "   PERFORM prebuilds_configured_lock(cur, false);"                                            \
+    "   SELECT tv.template_id INTO nxt FROM template_versions tv"                                  \
+    "    WHERE tv.id = NEW.template_version_id;"                                                   \
+    "   IF nxt IS NOT DISTINCT FROM cur THEN"                                                      \
+    "    IF NOT EXISTS (SELECT 1 FROM " SUMMARY_TABLE " WHERE template_id = cur) THEN"             \
+    "     INSERT INTO " SUMMARY_TABLE " (template_id) VALUES (cur) ON CONFLICT DO NOTHING;"        \
+    "    END IF;"                                                                                  \
+    "    EXIT;"                                                                                    \
+    "   END IF;"                                                                                   \
+    "   cur := nxt;"                                                                               \
+    "  END LOOP;"                                                                                  \
+    " END IF;"                                                                                     \
+    " RETURN NULL; END $$;"                                                                        \
+    "CREATE OR REPLACE FUNCTION prebuilds_configured_version() RETURNS trigger"                    \
+    " LANGUAGE plpgsql SECURITY DEFINER SET search_path FROM CURRENT AS $$ BEGIN"                  \
+    " IF TG_OP = 'DELETE' THEN"                                                                    \
+    "  PERFORM prebuilds_configured_lock(OLD.template_id, true);"                                  \
+    "  PERFORM prebuilds_configured_recount(OLD.template_id);"                                     \
+    " ELSE"                                                                                        \
+    "  PERFORM prebuilds_configured_lock(least(OLD.template_id, NEW.template_id), true);"          \
+    "  IF OLD.template_id <> NEW.template_id THEN"                                                 \
+    "   PERFORM prebuilds_configured_lock(greatest(OLD.template_id, NEW.template_id), true);"      \
+    "  END IF;"                                                                                    \
+    "  PERFORM prebuilds_configured_recount(OLD.template_id);"                                     \
+    "  PERFORM prebuilds_configured_recount(NEW.template_id);"                                     \
+    " END IF;"                                                                                     \
+    " RETURN NULL; END $$;"                                                                        \
+    "DROP TRIGGER IF EXISTS prebuilds_configured_preset_insert ON template_version_presets;"       \
+    "CREATE TRIGGER prebuilds_configured_preset_insert AFTER INSERT ON template_version_presets"   \
+    " FOR EACH ROW WHEN (NEW.desired_instances IS NOT NULL)"                                       \
+    " EXECUTE FUNCTION prebuilds_configured_preset();"                                             \
+    "DROP TRIGGER IF EXISTS prebuilds_configured_preset_delete ON template_version_presets;"       \
+    "CREATE TRIGGER prebuilds_configured_preset_delete AFTER DELETE ON template_version_presets"   \
+    " FOR EACH ROW WHEN (OLD.desired_instances IS NOT NULL)"                                       \
+    " EXECUTE FUNCTION prebuilds_configured_preset();"                                             \
+    "DROP TRIGGER IF EXISTS prebuilds_configured_preset_update ON template_version_presets;"       \
+    "CREATE TRIGGER prebuilds_configured_preset_update AFTER UPDATE OF desired_instances,"         \
+    " template_version_id ON template_version_presets FOR EACH ROW"                                \
+    " WHEN ((OLD.desired_instances IS NULL) <> (NEW.desired_instances IS NULL)"                    \
+    " OR (NEW.desired_instances IS NOT NULL"                                                       \
+    " AND OLD.template_version_id IS DISTINCT FROM NEW.template_version_id))"                      \
+    " EXECUTE FUNCTION prebuilds_configured_preset();"                                             \
+    "DROP TRIGGER IF EXISTS prebuilds_configured_version_delete ON template_versions;"             \
+    "CREATE TRIGGER prebuilds_configured_version_delete AFTER DELETE ON template_versions"         \
+    " FOR EACH ROW WHEN (OLD.template_id IS NOT NULL)"                                             \
+    " EXECUTE FUNCTION prebuilds_configured_version();"                                            \
+    "DROP TRIGGER IF EXISTS prebuilds_configured_version_update ON template_versions;"             \
+    "CREATE TRIGGER prebuilds_configured_version_update AFTER UPDATE OF id, template_id"           \
+    " ON template_versions FOR EACH ROW"                                                           \
+    " WHEN (OLD.template_id IS DISTINCT FROM NEW.template_id OR OLD.id <> NEW.id)"                 \
+    " EXECUTE FUNCTION prebuilds_configured_version();"                                            \
+    "LOCK TABLE template_versions, template_version_presets IN SHARE ROW EXCLUSIVE MODE;"          \
+    "DELETE FROM " SUMMARY_TABLE ";"                                                               \
+    "INSERT INTO " SUMMARY_TABLE " (template_id) SELECT DISTINCT tv.template_id"                   \
+    " FROM template_versions tv JOIN template_version_presets p ON p.template_version_id = tv.id"  \
+    " WHERE p.desired_instances IS NOT NULL AND tv.template_id IS NOT NULL;"
+
 #define MIGRATIONS_TABLE "prebuilds_schema_migrations"
 
-/* Migration 1: production's tables, names and types. Migration 2: our index. */
+/* Migration 1: production's tables, names and types. Migration 2: our index. Migration 3:
+ * the configured-templates summary and its triggers. */
 static const char *const migrations[] = {
     "CREATE TYPE login_type AS ENUM ('password', 'github', 'oidc', 'token', 'none');"
     "CREATE TYPE user_status AS ENUM ('active', 'dormant', 'suspended');"
@@ -176,6 +332,8 @@ static const char *const migrations[] = {
 
     "CREATE INDEX IF NOT EXISTS template_version_presets_prebuilds_idx"
     " ON template_version_presets (template_version_id) WHERE desired_instances IS NOT NULL;",
+
+    SUMMARY_SQL,
 };
 #define N_MIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
 _Static_assert(sizeof(migrations) / sizeof(migrations[0]) == PB__SCHEMA_VERSION,
@@ -197,6 +355,7 @@ typedef struct pg_store {
     pb_store base;
     PGconn *conn; /* NULL before the first pb_store_connect of a PB_OPEN_MANUAL store */
     bool prepared[PST_COUNT];
+    bool summary;    /* this session's join-form status found a summary it can trust */
     bool manual;     /* PB_OPEN_MANUAL: never reconnect behind the caller's back */
     char *conninfo;  /* owned copy, for reconnecting; holds secrets: never printed */
     char where[256]; /* host/port/db, never the password, for messages */
@@ -273,6 +432,7 @@ static int result_error(pg_store *s, const PGresult *res, const char *what, pb_e
 static void forget_prepared(pg_store *s)
 {
     memset(s->prepared, 0, sizeof(s->prepared));
+    s->summary = false; /* a new session looks again */
 }
 
 static int conn_error(pg_store *s, pb_err *err)
@@ -486,6 +646,8 @@ typedef struct status_ctx {
     pb_status_cb cb;
     void *arg;
     pb_err *err;
+    bool probe;      /* the join form: column 6 says whether the summary is usable */
+    bool summary_ok; /* what it said */
 } status_ctx;
 
 static bool is_true(const PGresult *res, int row, int col)
@@ -509,6 +671,8 @@ static int status_rows(const PGresult *res, int item, void *arg)
             pb__strlcpy(row.group_id, PQgetvalue(res, r, 3), sizeof(row.group_id));
         row.in_group = is_true(res, r, 4);
         row.user_exists = is_true(res, r, 5);
+        if (ctx->probe)
+            ctx->summary_ok = is_true(res, r, 6);
         int rc = ctx->cb(&row, ctx->arg);
         if (rc != 0) {
             if (ctx->err != NULL && ctx->err->msg[0] == '\0')
@@ -529,16 +693,22 @@ static int pg_status(pb_store *base, const pb_target *t, const char *const *ids,
         if (ids_arr == NULL)
             return pb__err_set(err, PB_ENOMEM, "status: out of memory");
     }
+    bool summary = s->summary;
     pipe_item item = {
-        .stmt = n_ids > 0 ? PST_STATUS_SOME : PST_STATUS_ALL,
+        .stmt = summary ? (n_ids > 0 ? PST_SUMMARY_SOME : PST_SUMMARY_ALL)
+                        : (n_ids > 0 ? PST_STATUS_SOME : PST_STATUS_ALL),
         .n_params = n_ids > 0 ? 3 : 2,
         .params = {t->user_id, t->group_name, ids_arr},
         .single_row = true,
         .what = "read status",
     };
-    status_ctx ctx = {cb, arg, err};
+    status_ctx ctx = {.cb = cb, .arg = arg, .err = err, .probe = !summary};
     int rc = run_pipeline(s, &item, 1, status_rows, &ctx, err);
     pb__free(ids_arr);
+    if (!summary && rc == 0 && ctx.summary_ok)
+        s->summary = true; /* from the next pass on */
+    else if (summary && (rc == PB_ENOSCHEMA || rc == PB_EPRIVILEGE))
+        s->summary = false; /* dropped or revoked under us: the next pass reads the tables */
     return rc;
 }
 
@@ -664,6 +834,39 @@ static void rollback_quietly(pg_store *s)
     }
 }
 
+/* The summary on this database: present or not (our schema always has it, from
+ * migration 3), and, when asked, installed or rebuilt in one transaction. */
+static int summary_step(pg_store *s, bool build, pb_init_result *res, pb_err *err)
+{
+    int present = 0, rc;
+    if ((rc = query_int(s, "SELECT (to_regclass('" SUMMARY_TABLE "') IS NOT NULL)::int", 0, NULL,
+                        &present, "inspect summary", err)) != 0)
+        return rc;
+    if (!build) {
+        res->summary_missing = !present;
+        return 0;
+    }
+    /* "trigger ... does not exist, skipping" on a first install is not news. */
+    PQnoticeProcessor old_notice = PQsetNoticeProcessor(s->conn, quiet_notices, NULL);
+    if ((rc = exec_simple(s, "BEGIN", "build summary", err)) == 0) {
+        s->base.stats.statements++;
+        s->base.stats.round_trips++;
+        PGresult *r = PQexec(s->conn, SUMMARY_SQL);
+        if (PQresultStatus(r) != PGRES_COMMAND_OK)
+            rc = result_error(s, r, "build summary", err);
+        PQclear(r);
+        if (rc == 0)
+            rc = exec_simple(s, "COMMIT", "build summary", err);
+        if (rc != 0)
+            rollback_quietly(s);
+    }
+    if (s->conn != NULL)
+        (void)PQsetNoticeProcessor(s->conn, old_notice, NULL);
+    if (rc == 0)
+        res->summary_built = true;
+    return rc;
+}
+
 #define INIT_LOCK_ID "7260101" /* serialises concurrent `init` runs */
 
 static int pg_init(pb_store *base, const pb_target *t, const pb_init_opts *o, pb_init_result *res,
@@ -721,7 +924,9 @@ static int pg_init(pb_store *base, const pb_target *t, const pb_init_opts *o, pb
             /* A multi-statement script: simple query protocol, no parameters. */
             s->base.stats.statements++;
             s->base.stats.round_trips++;
+            PQnoticeProcessor old_notice = PQsetNoticeProcessor(s->conn, quiet_notices, NULL);
             PGresult *r = PQexec(s->conn, migrations[v]);
+            (void)PQsetNoticeProcessor(s->conn, old_notice, NULL);
             if (PQresultStatus(r) != PGRES_COMMAND_OK) {
                 rc = result_error(s, r, what, err);
                 PQclear(r);
@@ -777,6 +982,8 @@ static int pg_init(pb_store *base, const pb_target *t, const pb_init_opts *o, pb
             return rc;
         res->indexes_created++;
     }
+    if ((rc = summary_step(s, o->summary, res, err)) != 0)
+        return rc;
     if (o->triggers)
         return install_triggers(s, t, res, err);
     return 0;

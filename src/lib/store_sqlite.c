@@ -20,6 +20,113 @@
     "substr(hex(randomblob(2)), 2) || '-' || hex(randomblob(6)))"
 #define SQL_NOW "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')"
 
+#define SUMMARY_TABLE "prebuilds_configured_templates"
+
+/* Does template X have a configured preset in any version? */
+#define CONFIGURED(X)                                                                              \
+    "EXISTS (SELECT 1 FROM template_versions tv"                                                   \
+    " JOIN template_version_presets p ON p.template_version_id = tv.id"                            \
+    " WHERE tv.template_id = " X " AND p.desired_instances IS NOT NULL)"
+/* Statements that bring template X's row up to date (X an SQL expression). */
+#define RECOUNT_DROP(X)                                                                            \
+    " DELETE FROM " SUMMARY_TABLE " WHERE template_id = " X " AND NOT " CONFIGURED(X) ";"
+#define RECOUNT_ADD(X)                                                                             \
+    " INSERT OR IGNORE INTO " SUMMARY_TABLE " (template_id) SELECT " X " WHERE " X                 \
+    " IS NOT NULL AND " CONFIGURED(X) ";"
+#define TEMPLATE_OF(V) "(SELECT template_id FROM template_versions WHERE id = " V ")"
+
+#define SUMMARY_TABLE_SQL                                                                          \
+    "CREATE TABLE IF NOT EXISTS " SUMMARY_TABLE " (template_id TEXT PRIMARY KEY NOT NULL)"         \
+    " WITHOUT ROWID;"
+#define SUMMARY_TRIGGERS_SQL                                                                                                                                                                 \
+    "CREATE TRIGGER IF NOT EXISTS prebuilds_configured_preset_insert"                                                                                                                        \
+    " AFTER INSERT ON template_version_presets WHEN NEW.desired_instances IS NOT NULL "                                                                                                      \
+    "BEGIN" RECOUNT_ADD(TEMPLATE_OF(                                                                                                                                                         \
+        "NEW.template_version_id")) " END;"                                                                                                                                                  \
+                                    "CREATE TRIGGER IF NOT EXISTS "                                                                                                                          \
+                                    "prebuilds_configured_preset_delete"                                                                                                                     \
+                                    " AFTER DELETE ON template_version_presets WHEN "                                                                                                        \
+                                    "OLD.desired_instances IS NOT NULL BEGIN" RECOUNT_DROP(TEMPLATE_OF(                                                                                      \
+                                        "OLD.template_version_id")) " END;"                                                                                                                  \
+                                                                    "CREATE TRIGGER IF NOT "                                                                                                 \
+                                                                    "EXISTS "                                                                                                                \
+                                                                    "prebuilds_configured_preset_"                                                                                           \
+                                                                    "update"                                                                                                                 \
+                                                                    " AFTER UPDATE OF "                                                                                                      \
+                                                                    "desired_instances, "                                                                                                    \
+                                                                    "template_version_id ON "                                                                                                \
+                                                                    "template_version_presets"                                                                                               \
+                                                                    " WHEN "                                                                                                                 \
+                                                                    "(OLD.desired_instances IS "                                                                                             \
+                                                                    "NULL) <> "                                                                                                              \
+                                                                    "(NEW.desired_instances IS "                                                                                             \
+                                                                    "NULL)"                                                                                                                  \
+                                                                    " OR (NEW.desired_instances "                                                                                            \
+                                                                    "IS NOT NULL"                                                                                                            \
+                                                                    " AND "                                                                                                                  \
+                                                                    "OLD.template_version_id IS "                                                                                            \
+                                                                    "NOT "                                                                                                                   \
+                                                                    "NEW.template_version_id) "                                                                                              \
+                                                                    "BEGIN" RECOUNT_DROP(TEMPLATE_OF("OLD.template_version_id")) RECOUNT_ADD(TEMPLATE_OF(                                    \
+                                                                        "NEW.template_version_"                                                                                              \
+                                                                        "id")) " END;"                                                                                                       \
+                                                                               "CREATE TRIGGER "                                                                                             \
+                                                                               "IF NOT EXISTS "                                                                                              \
+                                                                               "prebuilds_"                                                                                                  \
+                                                                               "configured_"                                                                                                 \
+                                                                               "version_insert"                                                                                              \
+                                                                               " AFTER INSERT ON "                                                                                           \
+                                                                               "template_"                                                                                                   \
+                                                                               "versions WHEN "                                                                                              \
+                                                                               "NEW.template_id "                                                                                            \
+                                                                               "IS NOT NULL "                                                                                                \
+                                                                               "BEGI"                                                                                                        \
+                                                                               "N" RECOUNT_ADD(                                                                                              \
+                                                                                   "NEW.template_"                                                                                           \
+                                                                                   "id") " END;"                                                                                             \
+                                                                                         "CREATE "                                                                                           \
+                                                                                         "TRIGGER"                                                                                           \
+                                                                                         " IF "                                                                                              \
+                                                                                         "NOT "                                                                                              \
+                                                                                         "EXISTS "                                                                                           \
+                                                                                         "prebuil"                                                                                           \
+                                                                                         "ds_"                                                                                               \
+                                                                                         "configu"                                                                                           \
+                                                                                         "red_"                                                                                              \
+                                                                                         "version"                                                                                           \
+                                                                                         "_delete"                                                                                           \
+                                                                                         " AFTER "                                                                                           \
+                                                                                         "DELETE "                                                                                           \
+                                                                                         "ON "                                                                                               \
+                                                                                         "templat"                                                                                           \
+                                                                                         "e_"                                                                                                \
+                                                                                         "version"                                                                                           \
+                                                                                         "s WHEN "                                                                                           \
+                                                                                         "OLD."                                                                                              \
+                                                                                         "templat"                                                                                           \
+                                                                                         "e_id "                                                                                             \
+                                                                                         "IS NOT "                                                                                           \
+                                                                                         "NULL "                                                                                             \
+                                                                                         "BEGI"                                                                                              \
+                                                                                         "N" RECOUNT_DROP(                                                                                   \
+                                                                                             "OLD"                                                                                           \
+                                                                                             ".te"                                                                                           \
+                                                                                             "mpl"                                                                                           \
+                                                                                             "ate"                                                                                           \
+                                                                                             "_i"                                                                                            \
+                                                                                             "d") " END;"                                                                                    \
+                                                                                                  "CREATE TRIGGER IF NOT EXISTS prebuilds_configured_version_update"                         \
+                                                                                                  " AFTER UPDATE OF id, template_id ON template_versions"                                    \
+                                                                                                  " WHEN OLD.template_id IS NOT NEW.template_id OR OLD.id IS NOT NEW.id BEGIN" RECOUNT_DROP( \
+                                                                                                      "OLD.template_id")                                                                     \
+                                                                                                      RECOUNT_ADD(                                                                           \
+                                                                                                          "NEW.template_id") " END;"
+#define SUMMARY_REBUILD_SQL                                                                        \
+    "DELETE FROM " SUMMARY_TABLE ";"                                                               \
+    "INSERT INTO " SUMMARY_TABLE " (template_id) SELECT DISTINCT tv.template_id"                   \
+    " FROM template_versions tv JOIN template_version_presets p ON p.template_version_id = tv.id"  \
+    " WHERE p.desired_instances IS NOT NULL AND tv.template_id IS NOT NULL;"
+
 /* Migration 1: the tables, as in production. Migration 2: our recommended indexes. */
 static const char *const migrations[] = {
     "CREATE TABLE users ("
@@ -116,6 +223,10 @@ static const char *const migrations[] = {
      * by template_version_id, so we add a partial one holding only configured presets. */
     "CREATE INDEX IF NOT EXISTS template_version_presets_prebuilds_idx"
     " ON template_version_presets (template_version_id) WHERE desired_instances IS NOT NULL;",
+
+    /* The templates with a configured preset in any version, kept by triggers (SQLite has
+     * one writer at a time, so each trigger simply recounts what it may have changed). */
+    SUMMARY_TABLE_SQL SUMMARY_TRIGGERS_SQL SUMMARY_REBUILD_SQL,
 };
 #define N_MIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
 _Static_assert(sizeof(migrations) / sizeof(migrations[0]) == PB__SCHEMA_VERSION,
@@ -133,10 +244,8 @@ _Static_assert(sizeof(migrations) / sizeof(migrations[0]) == PB__SCHEMA_VERSION,
     " LEFT JOIN groups g ON g.organization_id = o.id AND g.name = ?2"                              \
     " WHERE o.deleted = 0"                                                                         \
     " AND (?3 IS NULL OR o.id IN (SELECT value FROM json_each(?3)))"                               \
-    " AND EXISTS (SELECT 1 FROM templates t"                                                       \
-    "  JOIN template_versions tv ON tv.template_id = t.id"                                         \
-    "  JOIN template_version_presets p ON p.template_version_id = tv.id"                           \
-    "  WHERE t.organization_id = o.id AND t.deleted = 0 AND p.desired_instances IS NOT NULL)"      \
+    " AND EXISTS (SELECT 1 FROM " SUMMARY_TABLE " c JOIN templates t ON t.id = c.template_id"      \
+    "  WHERE t.organization_id = o.id AND t.deleted = 0)"                                          \
     " ORDER BY o.name, o.id"
 
 enum {
@@ -465,7 +574,6 @@ static int sq_init(pb_store *base, const pb_target *t, const pb_init_opts *o, pb
 {
     sqlite_store *s = (sqlite_store *)base;
     int version = 0, n_tables = 0, rc;
-    (void)o;
     if ((rc = exec_script(s, "PRAGMA journal_mode=WAL", "enable WAL", err)) != 0)
         return rc;
     if ((rc = exec_script(s, "BEGIN IMMEDIATE", "begin migration", err)) != 0)
@@ -504,6 +612,14 @@ static int sq_init(pb_store *base, const pb_target *t, const pb_init_opts *o, pb
             goto fail;
     }
     res->schema_version_after = N_MIGRATIONS;
+    if (o->summary) {
+        /* Triggers first (a database our migration 3 did not create, for example
+         * restored without them), then the rows, in this one transaction. */
+        if ((rc = exec_script(s, SUMMARY_TABLE_SQL SUMMARY_TRIGGERS_SQL SUMMARY_REBUILD_SQL,
+                              "rebuild summary", err)) != 0)
+            goto fail;
+        res->summary_built = true;
+    }
     if (o->create_user) {
         sqlite3_stmt *st = NULL;
         rc = sqlite3_prepare_v2(

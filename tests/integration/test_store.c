@@ -278,6 +278,8 @@ static void test_new_group_has_defaults(void **state)
     tdb_drop(&t);
 }
 
+static long summary_mismatches(tdb *t);
+
 /* ---- statement counts ---- */
 
 static long server_calls(const char *dbname)
@@ -288,6 +290,24 @@ static long server_calls(const char *dbname)
                    "SELECT coalesce(sum(calls), 0) FROM pg_stat_statements s JOIN pg_database d"
                    " ON d.oid = s.dbid WHERE s.toplevel AND d.datname = '%s'",
                    dbname);
+    PGresult *r = PQexec(c, sql);
+    if (PQresultStatus(r) != PGRES_TUPLES_OK)
+        fail_msg("pg_stat_statements: %s", PQerrorMessage(c));
+    long n = strtol(PQgetvalue(r, 0, 0), NULL, 10);
+    PQclear(r);
+    PQfinish(c);
+    return n;
+}
+
+/* Calls of statements whose text matches `pattern` (LIKE). */
+static long server_calls_like(const char *dbname, const char *pattern)
+{
+    PGconn *c = tdb_pg_admin();
+    char sql[512];
+    (void)snprintf(sql, sizeof(sql),
+                   "SELECT coalesce(sum(calls), 0) FROM pg_stat_statements s JOIN pg_database d"
+                   " ON d.oid = s.dbid WHERE s.toplevel AND d.datname = '%s' AND s.query LIKE '%s'",
+                   dbname, pattern);
     PGresult *r = PQexec(c, sql);
     if (PQresultStatus(r) != PGRES_TUPLES_OK)
         fail_msg("pg_stat_statements: %s", PQerrorMessage(c));
@@ -887,7 +907,221 @@ static void test_pg_production_schema(void **state)
     assert_int_equal(pb_store_init(s, &tg, &o, &ir, &err), 0);
     assert_int_equal(ir.indexes_created, 0);
     assert_int_equal(ir.indexes_missing, 0);
+    assert_true(ir.summary_missing);
+    assert_false(ir.summary_built);
     pb_store_free(&s);
+
+    /* asked for, the summary is installed; a session's first pass reads the tables and
+     * finds it, the next ones read it (seen from the server's side) */
+    o.summary = true;
+    s = tdb_store(&t);
+    assert_int_equal(pb_store_init(s, &tg, &o, &ir, &err), 0);
+    assert_true(ir.summary_built);
+    pb_store_free(&s);
+    assert_int_equal(summary_mismatches(&t), 0);
+    assert_int_equal(tdb_long(&t, "SELECT count(*) FROM prebuilds_configured_templates"), 4);
+    s = tdb_store(&t);
+    server_reset();
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(reconcile(s, &r), 0);
+        assert_int_equal(r.organizations, 4);
+        assert_int_equal(r.statements, 1);
+        pb_report_fini(&r);
+    }
+    assert_int_equal(server_calls(t.name), 3);
+    assert_int_equal(server_calls_like(t.name, "%prebuilds_configured_templates c JOIN%"), 2);
+    /* the platform keeps working through the triggers, as a role of its own would */
+    make_org(s, "prod-late", 1, orgs[5], NULL);
+    assert_int_equal(summary_mismatches(&t), 0);
+    assert_int_equal(reconcile(s, &r), 0);
+    assert_int_equal(r.organizations, 5);
+    assert_int_equal(r.memberships_added, 1);
+    pb_report_fini(&r);
+    pb_store_free(&s);
+    tdb_drop(&t);
+}
+
+/* ---- the configured-templates summary ---- */
+
+/* Rows in the summary that a recount from the tables disagrees with, either way. */
+static long summary_mismatches(tdb *t)
+{
+#define RECOUNT                                                                                    \
+    "SELECT tv.template_id FROM template_versions tv JOIN template_version_presets p"              \
+    " ON p.template_version_id = tv.id WHERE p.desired_instances IS NOT NULL"                      \
+    " AND tv.template_id IS NOT NULL"
+    return tdb_long(t, "SELECT (SELECT count(*) FROM (SELECT template_id FROM"
+                       " prebuilds_configured_templates EXCEPT " RECOUNT ") a) +"
+                       " (SELECT count(*) FROM (" RECOUNT " EXCEPT SELECT template_id FROM"
+                       " prebuilds_configured_templates) b)");
+#undef RECOUNT
+}
+
+/* Qualifying organizations as a pass sees them, on a store of its own (whose first pass
+ * reads the tables) and again on the same store (which then reads the summary). */
+static void assert_passes_agree(tdb *t, size_t expect)
+{
+    pb_store *s = tdb_store(t);
+    pb_report r1, r2;
+    assert_int_equal(reconcile(s, &r1), 0);
+    assert_int_equal(reconcile(s, &r2), 0);
+    assert_int_equal(r1.organizations, expect);
+    assert_int_equal(r2.organizations, expect);
+    pb_report_fini(&r1);
+    pb_report_fini(&r2);
+    pb_store_free(&s);
+}
+
+#define SUMMARY_OK(t, n)                                                                           \
+    do {                                                                                           \
+        assert_int_equal(summary_mismatches(t), 0);                                                \
+        assert_passes_agree(t, n);                                                                 \
+    } while (0)
+
+static void new_id(char id[PB_UUID_LEN + 1])
+{
+    pb_err err;
+    assert_int_equal(pb_uuid_random(id, &err), 0);
+}
+
+static void add_version(tdb *t, const char *id, const char *tpl, const char *org, const char *name)
+{
+    tdb_exec(t,
+             "INSERT INTO template_versions (id, template_id, organization_id, name, readme,"
+             " job_id, created_by, created_at, updated_at) VALUES ('%s', %s%s%s, '%s', '%s', '',"
+             " '%s', '%s', '2024-01-01T00:00:00Z', '2024-01-01T00:00:00Z')",
+             id, tpl ? "'" : "", tpl ? tpl : "NULL", tpl ? "'" : "", org, name, id, UID);
+}
+
+static void add_preset(tdb *t, const char *id, const char *ver, const char *name, int desired)
+{
+    char d[16];
+    (void)snprintf(d, sizeof(d), "%d", desired);
+    tdb_exec(t,
+             "INSERT INTO template_version_presets (id, template_version_id, name,"
+             " desired_instances) VALUES ('%s', '%s', '%s', %s)",
+             id, ver, name, desired < 0 ? "NULL" : d);
+}
+
+/* Every kind of change the triggers must follow, one at a time, each checked against a
+ * recount from the tables and against a pass that reads the tables. */
+static void test_summary_follows_changes(void **state)
+{
+    (void)state;
+    tdb t;
+    tdb_create(&t, true);
+    bool pg = t.backend == PB_BACKEND_PG;
+    pb_store *s = tdb_store(&t);
+    char a[PB_UUID_LEN + 1], b[PB_UUID_LEN + 1], ta[PB_UUID_LEN + 1], tb[PB_UUID_LEN + 1];
+    make_org(s, "sum-a", 2, a, ta);  /* qualifies */
+    make_org(s, "sum-b", -1, b, tb); /* has a preset, none configured */
+    pb_store_free(&s);
+    SUMMARY_OK(&t, 1);
+
+    char v2[PB_UUID_LEN + 1], p2[PB_UUID_LEN + 1], p3[PB_UUID_LEN + 1];
+    new_id(v2);
+    new_id(p2);
+    new_id(p3);
+    /* a second version of b's template with a configured preset: b qualifies */
+    add_version(&t, v2, tb, b, "v2");
+    add_preset(&t, p2, v2, "p2", 0); /* 0 counts */
+    SUMMARY_OK(&t, 2);
+    /* unset, set again, change the count (no change for us) */
+    tdb_exec(&t, "UPDATE template_version_presets SET desired_instances = NULL WHERE id = '%s'",
+             p2);
+    SUMMARY_OK(&t, 1);
+    tdb_exec(&t, "UPDATE template_version_presets SET desired_instances = 3 WHERE id = '%s'", p2);
+    tdb_exec(&t, "UPDATE template_version_presets SET desired_instances = 4 WHERE id = '%s'", p2);
+    SUMMARY_OK(&t, 2);
+    /* two configured presets; deleting one keeps b, deleting both drops it */
+    add_preset(&t, p3, v2, "p3", 1);
+    tdb_exec(&t, "DELETE FROM template_version_presets WHERE id = '%s'", p2);
+    SUMMARY_OK(&t, 2);
+    tdb_exec(&t, "DELETE FROM template_version_presets WHERE id = '%s'", p3);
+    SUMMARY_OK(&t, 1);
+    /* a preset moved to another version, and back */
+    add_preset(&t, p3, v2, "p3", 1);
+    SUMMARY_OK(&t, 2);
+    char v1a[PB_UUID_LEN + 1];
+    tdb_text(&t, v1a, sizeof(v1a), "SELECT id FROM template_versions WHERE template_id = '%s'", ta);
+    tdb_exec(&t, "UPDATE template_version_presets SET template_version_id = '%s' WHERE id = '%s'",
+             v1a, p3);
+    SUMMARY_OK(&t, 1);
+    tdb_exec(&t, "UPDATE template_version_presets SET template_version_id = '%s' WHERE id = '%s'",
+             v2, p3);
+    SUMMARY_OK(&t, 2);
+    /* the platform's flow: a version made before its template, attached later */
+    char v3[PB_UUID_LEN + 1], p4[PB_UUID_LEN + 1], c[PB_UUID_LEN + 1], tc[PB_UUID_LEN + 1];
+    new_id(v3);
+    new_id(p4);
+    s = tdb_store(&t);
+    make_org(s, "sum-c", -1, c, tc);
+    pb_store_free(&s);
+    add_version(&t, v3, NULL, c, "v3");
+    add_preset(&t, p4, v3, "p4", 1);
+    SUMMARY_OK(&t, 2);
+    tdb_exec(&t, "UPDATE template_versions SET template_id = '%s' WHERE id = '%s'", tc, v3);
+    SUMMARY_OK(&t, 3);
+    /* a version moved from one template to another */
+    tdb_exec(&t, "UPDATE template_versions SET template_id = '%s' WHERE id = '%s'", tb, v3);
+    SUMMARY_OK(&t, 2);
+    /* a soft-deleted template and organization stop qualifying, and come back */
+    tdb_exec(&t, "UPDATE templates SET deleted = %s WHERE id = '%s'", pg ? "true" : "1", tb);
+    SUMMARY_OK(&t, 1);
+    tdb_exec(&t, "UPDATE templates SET deleted = %s WHERE id = '%s'", pg ? "false" : "0", tb);
+    tdb_exec(&t, "UPDATE organizations SET deleted = %s WHERE id = '%s'", pg ? "true" : "1", a);
+    SUMMARY_OK(&t, 1);
+    tdb_exec(&t, "UPDATE organizations SET deleted = %s WHERE id = '%s'", pg ? "false" : "0", a);
+    SUMMARY_OK(&t, 2);
+    /* a version deleted (on PostgreSQL its presets go with it) */
+    tdb_exec(&t, "DELETE FROM template_versions WHERE id = '%s'", v2);
+    SUMMARY_OK(&t, 2); /* b still has v3 */
+    tdb_exec(&t, "DELETE FROM template_versions WHERE id = '%s'", v3);
+    SUMMARY_OK(&t, 1);
+    if (pg) {
+        /* a template and an organization deleted for good: the cascades reach the summary */
+        tdb_exec(&t, "DELETE FROM templates WHERE id = '%s'", ta);
+        SUMMARY_OK(&t, 0);
+        assert_int_equal(tdb_long(&t, "SELECT count(*) FROM prebuilds_configured_templates"), 0);
+        s = tdb_store(&t);
+        make_org(s, "sum-d", 1, a, ta);
+        pb_store_free(&s);
+        SUMMARY_OK(&t, 1);
+        tdb_exec(&t, "DELETE FROM organizations WHERE id = '%s'", a);
+        SUMMARY_OK(&t, 0);
+    }
+    /* a bulk statement touching many rows at once */
+    s = tdb_store(&t);
+    seed(s, 40, 0.5, 0.0);
+    pb_store_free(&s);
+    SUMMARY_OK(&t, pg ? 20 : 21);
+    tdb_exec(&t, "UPDATE template_version_presets SET desired_instances = NULL");
+    SUMMARY_OK(&t, 0);
+    tdb_exec(&t, "UPDATE template_version_presets SET desired_instances = 1");
+    SUMMARY_OK(&t, pg ? 42 : 43);
+    tdb_drop(&t);
+}
+
+/* A summary that has gone wrong (rows lost while triggers were off, for example) is put
+ * right by `init --summary`. */
+static void test_summary_rebuild(void **state)
+{
+    (void)state;
+    tdb t;
+    tdb_create(&t, true);
+    pb_store *s = tdb_store(&t);
+    seed(s, 10, 1.0, 0.0);
+    tdb_exec(&t, "DELETE FROM prebuilds_configured_templates");
+    assert_int_equal(summary_mismatches(&t), 10 * 2);
+    pb_target tg = target();
+    pb_init_opts o = {.create_user = true, .summary = true};
+    pb_init_result ir;
+    pb_err err;
+    assert_int_equal(pb_store_init(s, &tg, &o, &ir, &err), 0);
+    assert_true(ir.summary_built);
+    assert_int_equal(summary_mismatches(&t), 0);
+    pb_store_free(&s);
+    SUMMARY_OK(&t, 10);
     tdb_drop(&t);
 }
 
@@ -990,6 +1224,8 @@ int main(void)
         cmocka_unit_test(test_init_is_idempotent),
         cmocka_unit_test(test_dry_run_and_filter),
         cmocka_unit_test(test_pg_production_schema),
+        cmocka_unit_test(test_summary_follows_changes),
+        cmocka_unit_test(test_summary_rebuild),
         cmocka_unit_test(test_pg_privileges),
         cmocka_unit_test(test_pg_reconnects),
     };
