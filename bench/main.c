@@ -20,7 +20,8 @@ static int usage(void)
         "usage: pb_bench run --out DIR [--pg CONNINFO] [--sqlite-dir DIR] [--sizes N,N,..]\n"
         "                    [--passes N] [--rounds N] [--soak-passes N] [--rss-orgs N]\n"
         "                    [--slow-pass-s S] [--max-pass-s S] [--sql-dir DIR]\n"
-        "                    [--proposed FILE] [--keep 0|1]\n"
+        "                    [--proposed FILE] [--keep 0|1] [--idle-passes N]\n"
+        "                    [--listen-samples N] [--prebuilds PATH]\n"
         "       pb_bench smoke [--pg CONNINFO | --pg-file FILE] [--sqlite-dir DIR]\n");
     return 2;
 }
@@ -110,6 +111,12 @@ static int parse_args(run_cfg *cfg, int argc, char **argv, const char **out_dir)
             cfg->rounds = (int)n;
         } else if (strcmp(a, "--soak-passes") == 0 && parse_i64(v, &n) && n <= 50000) {
             cfg->soak_passes = (uint64_t)n;
+        } else if (strcmp(a, "--idle-passes") == 0 && parse_i64(v, &n) && n <= 1000000) {
+            cfg->idle_passes = (uint64_t)n;
+        } else if (strcmp(a, "--listen-samples") == 0 && parse_i64(v, &n) && n <= 100000) {
+            cfg->listen_samples = (int)n;
+        } else if (strcmp(a, "--prebuilds") == 0) {
+            cfg->prebuilds = v;
         } else if (strcmp(a, "--rss-orgs") == 0 && parse_i64(v, &n)) {
             cfg->rss_orgs = n;
         } else if (strcmp(a, "--sql-dir") == 0) {
@@ -147,7 +154,10 @@ int main(int argc, char **argv)
         .presets_per_version = 4,
         .passes = 5,
         .rounds = 15,
-        .soak_passes = 20000,
+        .soak_passes = 11000, /* 1,000 to settle, then the 10,000 judged */
+        .idle_passes = 10000,
+        .listen_samples = 200,
+        .prebuilds = PB_BENCH_PREBUILDS,
         .soak_orgs = 100,
         .rss_orgs = 100000,
         .slow_ms = 10000,
@@ -174,6 +184,8 @@ int main(int argc, char **argv)
         cfg.rounds = 3;
         cfg.soak_passes = 20;
         cfg.soak_orgs = 10;
+        cfg.idle_passes = 20;
+        cfg.listen_samples = 5;
         cfg.rss_orgs = 20;
     }
     int rc = parse_args(&cfg, argc, argv, &out_dir);

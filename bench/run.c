@@ -11,6 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "daemon.h"
 #include "report.h"
 #include "run.h"
 
@@ -404,47 +405,6 @@ static json_t *sqlite_idle(const dset *set)
     return out;
 }
 
-static json_t *soak(const run_cfg *cfg, const dset *set, int bi)
-{
-    json_t *out = json_pack("{s:s, s:s, s:I}", "backend", run_backend_name(run_backends[bi]),
-                            "dataset", set->name, "orgs", (json_int_t)set->seed.orgs);
-    json_t *points = json_array();
-    json_object_set_new(out, "checkpoints", points);
-    worker w;
-    if (worker_start(&w, cfg->self, BS_C, &set->db[bi]) != 0) {
-        json_object_set_new(out, "failed", json_string(w.err));
-        return out;
-    }
-    /* Checkpoints: early ones show the one-time growth of a fresh process (allocator
-     * arenas, connection buffers), later ones whether anything grows after that. */
-    static const uint64_t marks[] = {10, 100, 1000, 10000, 20000, 30000, 40000, 50000};
-    uint64_t done = 0;
-    for (size_t m = 0; m < sizeof(marks) / sizeof(marks[0]) && done < cfg->soak_passes; m++) {
-        uint64_t target = marks[m] < cfg->soak_passes ? marks[m] : cfg->soak_passes;
-        if (target <= done)
-            continue;
-        worker_loop_result r;
-        if (worker_loop(&w, target - done, &r) != 0) {
-            json_object_set_new(out, "failed", json_string(w.err));
-            break;
-        }
-        done = target;
-        json_array_append_new(
-            points, json_pack("{s:I, s:I, s:I, s:I, s:f, s:f, s:f, s:I, s:I}", "passes",
-                              (json_int_t)done, "statements_min", (json_int_t)r.statements_min,
-                              "statements_max", (json_int_t)r.statements_max, "round_trips_max",
-                              (json_int_t)r.round_trips_max, "wall_median_ms", r.wall_median_ms,
-                              "wall_p99_ms", r.wall_p99_ms, "wall_max_ms", r.wall_max_ms, "hwm_kb",
-                              (json_int_t)r.hwm_kb, "rss_kb", (json_int_t)r.rss_kb));
-        progress(cfg, "soak %s: %llu passes, VmHWM %ld KiB", run_backend_name(run_backends[bi]),
-                 (unsigned long long)done, r.hwm_kb);
-    }
-    long maxrss;
-    (void)worker_stop(&w, &maxrss);
-    json_object_set_new(out, "maxrss_kb", json_integer(maxrss));
-    return out;
-}
-
 json_t *run_all(run_cfg *cfg)
 {
     json_t *root = json_object();
@@ -462,6 +422,10 @@ json_t *run_all(run_cfg *cfg)
     for (int i = 0; i < cfg->n_sizes; i++)
         json_array_append_new(sizes, json_integer(cfg->sizes[i]));
     json_object_set_new(json_object_get(root, "config"), "sizes", sizes);
+    json_object_set_new(json_object_get(root, "config"), "idle_passes",
+                        json_integer((json_int_t)cfg->idle_passes));
+    json_object_set_new(json_object_get(root, "config"), "listen_samples",
+                        json_integer(cfg->listen_samples));
 
     /* Data sets: the matrix sizes, a small one for the long loop, one where every
      * organization has prebuilds (for the memory target). */
@@ -611,39 +575,87 @@ json_t *run_all(run_cfg *cfg)
         }
     }
 
+    /* The daemon itself: many passes on the small data set (PostgreSQL: a pass every
+     * millisecond; SQLite: a pass per SIGUSR1, which makes it read). */
     json_t *soaks = json_array();
-    json_object_set_new(root, "soak", soaks);
-    for (int bi = 0; bi < 2 && soak_set >= 0; bi++)
-        if (run_backend_on(cfg, bi) && sets[soak_set].ok[bi])
-            json_array_append_new(soaks, soak(cfg, &sets[soak_set], bi));
+    json_object_set_new(root, "daemon_soak", soaks);
+    for (int bi = 0; bi < 2 && soak_set >= 0; bi++) {
+        if (!run_backend_on(cfg, bi) || !sets[soak_set].ok[bi])
+            continue;
+        progress(cfg, "daemon: %llu passes on %s (%s)", (unsigned long long)cfg->soak_passes,
+                 sets[soak_set].name, run_backend_name(run_backends[bi]));
+        json_t *s = daemon_soak(cfg, &sets[soak_set].db[bi]);
+        json_object_set_new(s, "orgs", json_integer(sets[soak_set].seed.orgs));
+        const json_t *pts = json_object_get(s, "checkpoints");
+        const json_t *last = json_array_get(pts, json_array_size(pts) - 1);
+        progress(cfg, "daemon: %lld passes, VmHWM %lld KiB%s%s",
+                 (long long)json_integer_value(json_object_get(last, "passes")),
+                 (long long)json_integer_value(json_object_get(last, "hwm_kb")),
+                 json_object_get(s, "failed") ? " FAILED: " : "",
+                 json_string_value(json_object_get(s, "failed")) ?: "");
+        json_array_append_new(soaks, s);
+    }
 
+    /* Memory at the data set where every organization has prebuilds: the daemon, and
+     * for comparison the library's pass and the reference's (b) in worker processes. */
+    json_t *drss = json_array();
+    json_object_set_new(root, "daemon_rss", drss);
     json_t *rss = json_array();
     json_object_set_new(root, "rss_cells", rss);
     for (int bi = 0; bi < 2 && rss_set >= 0; bi++) {
         if (!run_backend_on(cfg, bi) || !sets[rss_set].ok[bi])
             continue;
-        for (int di = 0; di < N_DRIFTS; di += 2) {
-            static const bench_strategy order[2] = {BS_C, BS_B};
-            /* (b) only converged: at 100% drift it makes 3 single-row inserts per
-             * organization, minutes at this size, and its memory is not the question. */
-            for (int k = 0; k < (di == 0 ? 2 : 1); k++) {
-                cell_spec spec = {
-                    .set = &sets[rss_set],
-                    .bi = bi,
-                    .drift = run_drifts[di],
-                    .strategy = order[k],
-                    .passes = cfg->smoke ? 1 : 3,
-                    .warmup = true,
-                };
-                double warm_ms;
-                json_t *cell = run_cell(cfg, &spec, &warm_ms);
-                progress(cfg,
-                         "rss %s %" PRId64 " orgs with prebuilds, drift %g%% (%s): VmHWM %lld KiB",
-                         run_backend_name(run_backends[bi]), sets[rss_set].seed.orgs,
-                         run_drifts[di] * 100, bench_strategy_name(order[k]),
-                         (long long)json_integer_value(json_object_get(cell, "hwm_kb")));
-                json_array_append_new(rss, cell);
-            }
+        static const bench_strategy order[2] = {BS_C, BS_B};
+        for (int k = 0; k < 2; k++) {
+            cell_spec spec = {
+                .set = &sets[rss_set],
+                .bi = bi,
+                .drift = 0,
+                .strategy = order[k],
+                .passes = cfg->smoke ? 1 : 3,
+                .warmup = true,
+            };
+            double warm_ms;
+            json_t *cell = run_cell(cfg, &spec, &warm_ms);
+            progress(cfg, "rss %s %" PRId64 " orgs with prebuilds (%s worker): VmHWM %lld KiB",
+                     run_backend_name(run_backends[bi]), sets[rss_set].seed.orgs,
+                     bench_strategy_name(order[k]),
+                     (long long)json_integer_value(json_object_get(cell, "hwm_kb")));
+            json_array_append_new(rss, cell);
+        }
+        size_t before = json_array_size(drss);
+        daemon_rss(cfg, &sets[rss_set].db[bi], &sets[rss_set].seed, cfg->smoke ? 2 : 3, drss);
+        for (size_t k = before; k < json_array_size(drss); k++) {
+            const json_t *e = json_array_get(drss, k);
+            progress(cfg, "daemon rss %s drift %g%%: VmHWM %lld KiB%s%s",
+                     run_backend_name(run_backends[bi]),
+                     json_number_value(json_object_get(e, "drift")) * 100,
+                     (long long)json_integer_value(json_object_get(e, "hwm_kb")),
+                     json_object_get(e, "failed") ? " FAILED: " : "",
+                     json_string_value(json_object_get(e, "failed")) ?: "");
+        }
+        if (bi == 0 && cfg->listen_samples > 0) {
+            progress(cfg, "daemon --listen: %d new organizations in %s", cfg->listen_samples,
+                     sets[rss_set].name);
+            json_t *l = daemon_listen(cfg, &sets[rss_set].db[0], cfg->listen_samples);
+            progress(cfg, "daemon --listen: p50 %.1f ms, p99 %.1f ms%s%s",
+                     json_number_value(json_object_get(l, "p50_ms")),
+                     json_number_value(json_object_get(l, "p99_ms")),
+                     json_object_get(l, "failed") ? " FAILED: " : "",
+                     json_string_value(json_object_get(l, "failed")) ?: "");
+            json_object_set_new(root, "daemon_listen", l);
+        }
+        if (bi == 1 && cfg->idle_passes > 0) {
+            progress(cfg, "daemon on SQLite with no commit: %llu passes in %s",
+                     (unsigned long long)cfg->idle_passes, sets[rss_set].name);
+            json_t *l = daemon_idle(cfg, &sets[rss_set].db[1], cfg->idle_passes);
+            progress(cfg, "daemon idle: %lld skipped passes, CPU median %.1f us, p99 %.1f us%s%s",
+                     (long long)json_integer_value(json_object_get(l, "skipped_passes")),
+                     json_number_value(json_object_get(l, "cpu_median_us")),
+                     json_number_value(json_object_get(l, "cpu_p99_us")),
+                     json_object_get(l, "failed") ? " FAILED: " : "",
+                     json_string_value(json_object_get(l, "failed")) ?: "");
+            json_object_set_new(root, "daemon_idle", l);
         }
     }
 

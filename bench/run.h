@@ -28,11 +28,14 @@ typedef struct run_cfg {
     int64_t templates_per_org, versions_per_template, presets_per_version;
     int passes;
     int rounds;
-    uint64_t soak_passes;
+    uint64_t soak_passes; /* daemon passes in the long runs */
     int64_t soak_orgs;
-    int64_t rss_orgs;   /* the data set where every organization has prebuilds */
-    double slow_ms;     /* a pass slower than this: one measured pass per cell */
-    double max_pass_ms; /* a pass slower than this: its drifted cells are not measured */
+    uint64_t idle_passes;  /* SQLite skipped passes timed */
+    int listen_samples;    /* new organizations timed with --listen */
+    const char *prebuilds; /* the `prebuilds` binary whose daemon is measured */
+    int64_t rss_orgs;      /* the data set where every organization has prebuilds */
+    double slow_ms;        /* a pass slower than this: one measured pass per cell */
+    double max_pass_ms;    /* a pass slower than this: its drifted cells are not measured */
     const char *sql_dir;
     char *ours_sql;     /* bench/sql/status_ours.sql, checked against the library's */
     char *proposed_sql; /* bench/sql/status_proposed.sql when present */

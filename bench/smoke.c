@@ -210,14 +210,63 @@ void smoke_checks(const run_cfg *cfg, const json_t *root, smoke_counts *c)
     }
     size_t i;
     json_t *s;
-    json_array_foreach(json_object_get(root, "soak"), i, s)
+    /* The daemon: counts from its own logs and /metrics, never times. */
+    json_array_foreach(json_object_get(root, "daemon_soak"), i, s)
     {
-        const json_t *last = json_array_get(json_object_get(s, "checkpoints"),
-                                            json_array_size(json_object_get(s, "checkpoints")) - 1);
-        smoke_check(c, last != NULL && num(last, "statements_max") == 1 && num(last, "hwm_kb") > 0,
-                    "%s loop: %.0f converged passes of 1 statement each",
+        const json_t *pts = json_object_get(s, "checkpoints");
+        const json_t *last = json_array_get(pts, json_array_size(pts) - 1);
+        const json_t *by = json_object_get(last, "by_result");
+        smoke_check(c,
+                    json_object_get(s, "failed") == NULL && last != NULL &&
+                        num(last, "passes") >= (double)cfg->soak_passes &&
+                        num(by, "converged") == num(last, "passes") &&
+                        num(last, "statements_max") == 1 && num(last, "hwm_kb") > 0,
+                    "%s daemon: %.0f converged passes of 1 statement each, by its logs%s%s",
                     json_string_value(json_object_get(s, "backend")),
-                    last ? num(last, "passes") : 0);
+                    last ? num(last, "passes") : 0, json_object_get(s, "failed") ? ": " : "",
+                    json_string_value(json_object_get(s, "failed"))
+                        ? json_string_value(json_object_get(s, "failed"))
+                        : "");
+    }
+    json_array_foreach(json_object_get(root, "daemon_rss"), i, s)
+    {
+        bool conv = num(s, "drift") == 0;
+        smoke_check(c,
+                    json_object_get(s, "failed") == NULL && num(s, "hwm_kb") > 0 &&
+                        json_array_size(json_object_get(s, "passes")) > 0 &&
+                        (conv || num(s, "missing_after") == 0),
+                    "%s daemon all-prebuilds drift %g: peak RSS measured%s%s",
+                    json_string_value(json_object_get(s, "backend")), num(s, "drift"),
+                    json_object_get(s, "failed") ? ": " : "",
+                    json_string_value(json_object_get(s, "failed"))
+                        ? json_string_value(json_object_get(s, "failed"))
+                        : "");
+    }
+    const json_t *lt = json_object_get(root, "daemon_listen");
+    if (cfg->pg_base != NULL)
+        smoke_check(c,
+                    lt != NULL && json_object_get(lt, "failed") == NULL &&
+                        num(lt, "converged") == (double)cfg->listen_samples &&
+                        num(lt, "notified_passes") >= 1,
+                    "daemon --listen: %.0f of %d new organizations converged%s%s",
+                    lt ? num(lt, "converged") : 0, cfg->listen_samples,
+                    lt && json_object_get(lt, "failed") ? ": " : "",
+                    lt && json_string_value(json_object_get(lt, "failed"))
+                        ? json_string_value(json_object_get(lt, "failed"))
+                        : "");
+    const json_t *idle = json_object_get(root, "daemon_idle");
+    if (cfg->sqlite_dir != NULL) {
+        const json_t *mt = json_object_get(idle, "metrics");
+        smoke_check(c,
+                    idle != NULL && json_object_get(idle, "failed") == NULL &&
+                        num(idle, "skipped_passes") >= (double)cfg->idle_passes &&
+                        num(idle, "other_passes") == 0 && num(mt, "statements_per_pass") == 1,
+                    "daemon on SQLite with no commit: %.0f passes skipped, 1 statement each%s%s",
+                    idle ? num(idle, "skipped_passes") : 0,
+                    idle && json_object_get(idle, "failed") ? ": " : "",
+                    idle && json_string_value(json_object_get(idle, "failed"))
+                        ? json_string_value(json_object_get(idle, "failed"))
+                        : "");
     }
     json_array_foreach(json_object_get(root, "rss_cells"), i, s)
     {
