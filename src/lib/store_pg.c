@@ -118,14 +118,16 @@ static const struct {
  * template_version_presets and template_versions, under any concurrency:
  *
  * - Every template has an advisory transaction lock (two-key form, so it never meets the
- *   single-key leader lock). A trigger that may remove a template's row takes it
- *   exclusively, then recounts with a snapshot taken after the lock; a trigger that adds
- *   a configured preset takes it shared and only ever inserts, so concurrent imports into
- *   one template do not wait for each other.
+ *   single-key leader lock; a hash bucket shared with other templates, see below). A trigger that
+ * may remove a template's row takes it exclusively, then recounts with a snapshot taken after the
+ * lock; a trigger that adds a configured preset takes it shared and only ever inserts, so
+ * concurrent imports into one template do not wait for each other.
  * - A preset's template is read through its version, whose template_id may be moving
  *   under us: after the lock the preset trigger reads it again and follows the move. A
- *   version that moves locks both templates (in uuid order) before recounting either, so
+ *   version that moves locks both templates (in bucket order) before recounting either, so
  *   an addition to the moving version is either seen by its recount or follows it.
+ *   (Buckets, not templates, are what get locked and ordered; two templates in one bucket
+ *   only wait for each other a little more.)
  * - No row lock is taken on the platform's tables, and the triggers are named so they fire
  *   after the foreign-key cascades ("RI_..." sorts first): deleting a version waits for a
  *   concurrent preset update as it always did, never the other way round.
@@ -135,14 +137,23 @@ static const struct {
  * last statements rebuild the table while the two tables are locked against writes: what
  * `init --summary` does on an existing database, and migration 3 on ours. */
 #define SUMMARY_LOCK_KEY "1886545250" /* first key of the advisory locks: 'preb' */
+/* Templates share 1,024 locks (hash buckets), so a transaction that touches many
+ * templates - a bulk import, our seed - holds at most that many, far below what the
+ * server's shared lock table has room for. */
+#define SUMMARY_LOCK_BUCKETS "1023"
 #define SUMMARY_SQL                                                                                \
     "CREATE TABLE IF NOT EXISTS " SUMMARY_TABLE " (template_id uuid PRIMARY KEY);"                 \
-    "CREATE OR REPLACE FUNCTION prebuilds_configured_lock(t uuid, exclusive boolean)"              \
+    "CREATE OR REPLACE FUNCTION prebuilds_configured_bucket(t uuid) RETURNS integer"               \
+    " LANGUAGE sql IMMUTABLE AS $$ SELECT hashtext(t::text) & " SUMMARY_LOCK_BUCKETS " $$;"        \
+    "CREATE OR REPLACE FUNCTION prebuilds_configured_lock_bucket(b integer, exclusive boolean)"    \
     " RETURNS void LANGUAGE plpgsql SET search_path FROM CURRENT AS $$ BEGIN"                      \
-    " IF t IS NULL THEN RETURN; END IF;"                                                           \
-    " IF exclusive THEN PERFORM pg_advisory_xact_lock(" SUMMARY_LOCK_KEY ", hashtext(t::text));"   \
-    " ELSE PERFORM pg_advisory_xact_lock_shared(" SUMMARY_LOCK_KEY ", hashtext(t::text));"         \
+    " IF b IS NULL THEN RETURN; END IF;"                                                           \
+    " IF exclusive THEN PERFORM pg_advisory_xact_lock(" SUMMARY_LOCK_KEY ", b);"                   \
+    " ELSE PERFORM pg_advisory_xact_lock_shared(" SUMMARY_LOCK_KEY ", b);"                         \
     " END IF; END $$;"                                                                             \
+    "CREATE OR REPLACE FUNCTION prebuilds_configured_lock(t uuid, exclusive boolean)"              \
+    " RETURNS void LANGUAGE sql SET search_path FROM CURRENT AS"                                   \
+    " $$ SELECT prebuilds_configured_lock_bucket(prebuilds_configured_bucket(t), exclusive) $$;"   \
     "CREATE OR REPLACE FUNCTION prebuilds_configured_recount(t uuid)"                              \
     " RETURNS void LANGUAGE plpgsql SET search_path FROM CURRENT AS $$ BEGIN"                      \
     " IF t IS NULL THEN RETURN; END IF;"                                                           \
@@ -151,6 +162,7 @@ static const struct {
     "  WHERE tv.template_id = t AND p.desired_instances IS NOT NULL) THEN"                         \
     "  INSERT INTO " SUMMARY_TABLE " (template_id) VALUES (t) ON CONFLICT DO NOTHING;"             \
     " ELSE DELETE FROM " SUMMARY_TABLE " WHERE template_id = t; END IF; END $$;"                   \
+    "REVOKE ALL ON FUNCTION prebuilds_configured_lock_bucket(integer, boolean) FROM PUBLIC;"       \
     "REVOKE ALL ON FUNCTION prebuilds_configured_lock(uuid, boolean) FROM PUBLIC;"                 \
     "REVOKE ALL ON FUNCTION prebuilds_configured_recount(uuid) FROM PUBLIC;"                       \
     "CREATE OR REPLACE FUNCTION prebuilds_configured_preset() RETURNS trigger"                     \
@@ -185,14 +197,17 @@ static const struct {
     " END IF;"                                                                                     \
     " RETURN NULL; END $$;"                                                                        \
     "CREATE OR REPLACE FUNCTION prebuilds_configured_version() RETURNS trigger"                    \
-    " LANGUAGE plpgsql SECURITY DEFINER SET search_path FROM CURRENT AS $$ BEGIN"                  \
+    " LANGUAGE plpgsql SECURITY DEFINER SET search_path FROM CURRENT AS $$"                        \
+    " DECLARE b1 integer; b2 integer; BEGIN"                                                       \
     " IF TG_OP = 'DELETE' THEN"                                                                    \
     "  PERFORM prebuilds_configured_lock(OLD.template_id, true);"                                  \
     "  PERFORM prebuilds_configured_recount(OLD.template_id);"                                     \
     " ELSE"                                                                                        \
-    "  PERFORM prebuilds_configured_lock(least(OLD.template_id, NEW.template_id), true);"          \
-    "  IF OLD.template_id <> NEW.template_id THEN"                                                 \
-    "   PERFORM prebuilds_configured_lock(greatest(OLD.template_id, NEW.template_id), true);"      \
+    "  b1 := prebuilds_configured_bucket(OLD.template_id);"                                        \
+    "  b2 := prebuilds_configured_bucket(NEW.template_id);"                                        \
+    "  PERFORM prebuilds_configured_lock_bucket(least(b1, b2), true);"                             \
+    "  IF b1 <> b2 THEN"                                                                           \
+    "   PERFORM prebuilds_configured_lock_bucket(greatest(b1, b2), true);"                         \
     "  END IF;"                                                                                    \
     "  PERFORM prebuilds_configured_recount(OLD.template_id);"                                     \
     "  PERFORM prebuilds_configured_recount(NEW.template_id);"                                     \

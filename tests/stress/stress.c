@@ -160,6 +160,142 @@ static void chaos(const opts *o, double deadline, int fd)
     _exit(0);
 }
 
+/* Raw SQL on either backend, for the template chaos writers and the final checks. */
+typedef struct raw_db {
+    PGconn *pg;
+    sqlite3 *sq;
+} raw_db;
+
+static int raw_open(raw_db *r, const char *db)
+{
+    pb_dburl u;
+    pb_err err;
+    memset(r, 0, sizeof(*r));
+    if (pb_dburl_parse(db, &u, &err) != 0)
+        return -1;
+    int rc = 0;
+    if (u.backend == PB_BACKEND_PG) {
+        r->pg = PQconnectdb(u.target);
+        rc = PQstatus(r->pg) == CONNECTION_OK ? 0 : -1;
+    } else {
+        rc = sqlite3_open_v2(u.target, &r->sq, SQLITE_OPEN_READWRITE, NULL) == SQLITE_OK ? 0 : -1;
+        if (rc == 0)
+            (void)sqlite3_busy_timeout(r->sq, 5000);
+    }
+    pb_dburl_fini(&u);
+    return rc;
+}
+
+static void raw_close(raw_db *r)
+{
+    PQfinish(r->pg);
+    sqlite3_close(r->sq);
+}
+
+/* Run `sql`; the first column of the first row, or -1 on error (0 without rows). */
+static long raw_long(raw_db *r, const char *sql)
+{
+    long n = -1;
+    if (r->pg != NULL) {
+        PGresult *res = PQexec(r->pg, sql);
+        ExecStatusType st = PQresultStatus(res);
+        if (st == PGRES_TUPLES_OK)
+            n = PQntuples(res) > 0 ? strtol(PQgetvalue(res, 0, 0), NULL, 10) : 0;
+        else if (st == PGRES_COMMAND_OK)
+            n = 0;
+        PQclear(res);
+    } else {
+        sqlite3_stmt *st = NULL;
+        if (sqlite3_prepare_v2(r->sq, sql, -1, &st, NULL) == SQLITE_OK) {
+            int rc = sqlite3_step(st);
+            if (rc == SQLITE_ROW)
+                n = sqlite3_column_int(st, 0);
+            else if (rc == SQLITE_DONE)
+                n = 0;
+        }
+        sqlite3_finalize(st);
+    }
+    return n;
+}
+
+/* The template chaos writer: keeps changing which templates have a configured preset,
+ * the way a platform and its admins do: presets configured and unconfigured, deleted and
+ * added, versions attached to another template or deleted. Every change goes through
+ * the summary's triggers, racing the other writer's. Reports "tchaos actions errors". */
+static void template_chaos(const opts *o, double deadline, int fd)
+{
+    raw_db r;
+    if (raw_open(&r, o->db) != 0)
+        _exit(3);
+    unsigned seed = (unsigned)getpid();
+    long actions = 0, errors = 0;
+    static const char *const ops[] = {
+        "UPDATE template_version_presets SET desired_instances = CASE WHEN desired_instances IS"
+        " NULL THEN 1 ELSE NULL END WHERE id = (SELECT id FROM template_version_presets"
+        " ORDER BY random() LIMIT 1)",
+        "DELETE FROM template_version_presets WHERE id = (SELECT id FROM"
+        " template_version_presets WHERE desired_instances IS NOT NULL ORDER BY random() LIMIT 1)",
+        NULL, /* a new configured preset: built below */
+        NULL, /* a version moved to another template: built below */
+        "DELETE FROM template_versions WHERE id = (SELECT id FROM template_versions"
+        " ORDER BY random() LIMIT 1)",
+    };
+    static const int weights[] = {4, 2, 2, 1, 1}; /* out of 10 */
+    while (now_s() < deadline) {
+        int pick = rand_r(&seed) % 10, op = 0;
+        for (int acc = weights[0]; pick >= acc; acc += weights[++op])
+            ;
+        char sql[512], id[PB_UUID_LEN + 3];
+        pb_err err;
+        char uuid[PB_UUID_LEN + 1];
+        if (pb_uuid_random(uuid, &err) != 0)
+            _exit(3);
+        (void)snprintf(id, sizeof(id), "'%s'", uuid);
+        if (op == 2)
+            (void)snprintf(sql, sizeof(sql),
+                           "INSERT INTO template_version_presets (id, template_version_id, name,"
+                           " desired_instances) SELECT %s, id, 'chaos-%u', 2 FROM"
+                           " template_versions ORDER BY random() LIMIT 1",
+                           id, (unsigned)rand_r(&seed));
+        else if (op == 3)
+            (void)snprintf(sql, sizeof(sql),
+                           "UPDATE template_versions SET template_id = (SELECT id FROM templates"
+                           " ORDER BY random() LIMIT 1), name = 'moved-%u' WHERE id = (SELECT id"
+                           " FROM template_versions ORDER BY random() LIMIT 1)",
+                           (unsigned)rand_r(&seed));
+        else
+            (void)snprintf(sql, sizeof(sql), "%s", ops[op]);
+        actions++;
+        if (raw_long(&r, sql) < 0)
+            errors++; /* a deadlock with the other writer or a busy file: counted */
+    }
+    raw_close(&r);
+    char line[96];
+    int len = snprintf(line, sizeof(line), "tchaos %ld %ld\n", actions, errors);
+    if (write(fd, line, (size_t)len) != len)
+        _exit(3);
+    _exit(0);
+}
+
+/* Templates on which the summary and a recount from the tables disagree, either way. */
+static long summary_mismatches(const char *db)
+{
+#define RECOUNT                                                                                    \
+    "SELECT tv.template_id FROM template_versions tv JOIN template_version_presets p"              \
+    " ON p.template_version_id = tv.id WHERE p.desired_instances IS NOT NULL"                      \
+    " AND tv.template_id IS NOT NULL"
+    raw_db r;
+    if (raw_open(&r, db) != 0)
+        return -1;
+    long n = raw_long(&r, "SELECT (SELECT count(*) FROM (SELECT template_id FROM"
+                          " prebuilds_configured_templates EXCEPT " RECOUNT ") a) +"
+                          " (SELECT count(*) FROM (" RECOUNT " EXCEPT SELECT template_id FROM"
+                          " prebuilds_configured_templates) b)");
+    raw_close(&r);
+    return n;
+#undef RECOUNT
+}
+
 /* Rows that appear more than once, counted with raw SQL around the library. */
 static long duplicates_in(const char *db)
 {
@@ -199,6 +335,8 @@ static void usage(void)
     (void)fprintf(stderr, "usage: stress --db URL [--reconcilers N] [--seconds S] [--orgs N]\n");
     exit(2);
 }
+
+#define TEMPLATE_CHAOS 2 /* writers racing each other through the summary's triggers */
 
 int main(int argc, char **argv)
 {
@@ -268,20 +406,32 @@ int main(int argc, char **argv)
         close(fds[0]);
         chaos(&o, chaos_end, fds[1]);
     }
+    for (int i = 0; i < TEMPLATE_CHAOS; i++) {
+        pid_t tp = fork();
+        if (tp == 0) {
+            close(fds[0]);
+            template_chaos(&o, chaos_end, fds[1]);
+        }
+        if (tp < 0)
+            return 2;
+    }
     close(fds[1]);
     int failed_children = 0;
-    for (int i = 0; i < o.reconcilers + 1; i++) {
+    for (int i = 0; i < o.reconcilers + 1 + TEMPLATE_CHAOS; i++) {
         int status = 0;
         if (wait(&status) < 0 || !WIFEXITED(status) || WEXITSTATUS(status) != 0)
             failed_children++;
     }
     long passes = 0, pass_failures = 0, chaos_actions = 0, chaos_errors = 0, chaos_added = 0,
-         chaos_removed = 0;
+         chaos_removed = 0, tchaos_actions = 0, tchaos_errors = 0;
     FILE *in = fdopen(fds[0], "r");
     char line[128];
     while (in != NULL && fgets(line, sizeof(line), in) != NULL) {
         long a, b, c, d;
-        if (sscanf(line, "chaos %ld %ld %ld %ld", &a, &b, &c, &d) == 4) {
+        if (sscanf(line, "tchaos %ld %ld", &a, &b) == 2) {
+            tchaos_actions += a;
+            tchaos_errors += b;
+        } else if (sscanf(line, "chaos %ld %ld %ld %ld", &a, &b, &c, &d) == 4) {
             chaos_actions = a, chaos_errors = b, chaos_added = c, chaos_removed = d;
         } else if (sscanf(line, "%ld %ld", &a, &b) == 2) {
             passes += a;
@@ -299,14 +449,24 @@ int main(int argc, char **argv)
     size_t final_added = r.memberships_added + r.groups_created + r.group_memberships_added;
     size_t final_orgs = r.organizations;
     pb_report_fini(&r);
+    /* The session's first pass read the tables; this one reads the summary. */
+    pb_report_init(&r);
+    int rc2 = pb_reconcile(s, &t, NULL, &r, &err);
+    size_t summary_orgs = r.organizations;
+    pb_report_fini(&r);
     pb_store_free(&s);
     long dups = duplicates_in(o.db);
+    long mismatches = summary_mismatches(o.db);
 
     (void)printf("stress: %d reconcilers, %.1f s: %ld passes, %ld failed; chaos: %ld actions "
                  "(%ld organizations added, %ld rows removed, %ld own errors); final pass: %zu "
                  "organizations, %zu rows added; duplicate rows: %ld\n",
                  o.reconcilers, o.seconds, passes, pass_failures, chaos_actions, chaos_added,
                  chaos_removed, chaos_errors, final_orgs, final_added, dups);
+    (void)printf("stress: template chaos: %ld changes to presets and versions (%ld refused: "
+                 "deadlock, busy or constraint); summary: %ld templates disagree with the "
+                 "tables; organizations from the tables %zu, from the summary %zu\n",
+                 tchaos_actions, tchaos_errors, mismatches, final_orgs, summary_orgs);
     int passed = 0, failed = 0;
 #define CHECK(cond, what)                                                                          \
     do {                                                                                           \
@@ -324,6 +484,9 @@ int main(int argc, char **argv)
     CHECK(rc == 0, "the final pass succeeded");
     CHECK(final_added == 0, "the final pass found nothing to do");
     CHECK(dups == 0, "no duplicate rows");
+    CHECK(tchaos_actions > tchaos_errors, "the template chaos writers changed templates");
+    CHECK(mismatches == 0, "the summary agrees with the tables");
+    CHECK(rc2 == 0 && summary_orgs == final_orgs, "a pass reading the summary agrees");
     (void)printf("%d passed, %d failed\n", passed, failed);
     return failed == 0 ? 0 : 1;
 }
