@@ -201,7 +201,7 @@ int main(int argc, char **argv)
         return 1;
     }
     if (cfg.proposed_sql == NULL) {
-        (void)snprintf(path, sizeof(path), "%s/status_proposed.sql", cfg.sql_dir);
+        (void)snprintf(path, sizeof(path), "%s/status_tables.sql", cfg.sql_dir);
         cfg.proposed_sql = read_file(path); /* optional */
     }
     if (!cfg.smoke && out_dir == NULL)
