@@ -283,7 +283,9 @@ static int duration_value(const char *v, int64_t *out, bool zero_ok, char *why, 
     if (pb_duration_parse(v, out, why, len) != 0)
         return -1;
     if (*out < 0 || (*out == 0 && !zero_ok)) {
-        (void)snprintf(why, len, "must be positive, got \"%s\"", v);
+        (void)snprintf(
+            why, len,
+            "must be positive (at least 1ms; durations are whole milliseconds), got \"%s\"", v);
         return -1;
     }
     return 0;
