@@ -1535,13 +1535,16 @@ static int pg_session(pb_store *base, const pb_session_opts *o, bool try_only,
     } else {
         /* Session-level lock: held for as long as this connection lives, released by the
          * server the moment it ends, so a follower's next try wins. The timeouts bound
-         * every statement of every pass on this session. */
+         * every statement of every pass on this session. JIT is off for this session
+         * only: compiling the status statement costs more than it saves (docs/BENCHMARKS.md:
+         * at 10k organizations 33 ms of compilation for a 31 ms statement). */
         const char *p[4] = {st_ms, lk_ms, o->leader_lock ? "true" : "false", lock_id};
         rc = exec_params(s,
                          "SELECT CASE WHEN $3::bool THEN pg_try_advisory_lock($4::bigint)"
                          " ELSE true END,"
                          " set_config('statement_timeout', $1, false) IS NOT NULL"
-                         " AND set_config('lock_timeout', $2, false) IS NOT NULL,"
+                         " AND set_config('lock_timeout', $2, false) IS NOT NULL"
+                         " AND set_config('jit', 'off', false) IS NOT NULL,"
                          " EXISTS (SELECT 1 FROM pg_catalog.pg_trigger"
                          "  WHERE tgname = 'prebuilds_notify_preset_insert')",
                          4, p, &res, "set up session", err);
