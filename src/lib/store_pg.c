@@ -118,19 +118,25 @@ static const struct {
  * template_version_presets and template_versions, under any concurrency:
  *
  * - Every template has an advisory transaction lock (two-key form, so it never meets the
- *   single-key leader lock; a hash bucket shared with other templates, see below). A trigger that
- * may remove a template's row takes it exclusively, then recounts with a snapshot taken after the
- * lock; a trigger that adds a configured preset takes it shared and only ever inserts, so
- * concurrent imports into one template do not wait for each other.
- * - A preset's template is read through its version, whose template_id may be moving
- *   under us: after the lock the preset trigger reads it again and follows the move. A
- *   version that moves locks both templates (in bucket order) before recounting either, so
- *   an addition to the moving version is either seen by its recount or follows it.
- *   (Buckets, not templates, are what get locked and ordered; two templates in one bucket
- *   only wait for each other a little more.)
- * - No row lock is taken on the platform's tables, and the triggers are named so they fire
- *   after the foreign-key cascades ("RI_..." sorts first): deleting a version waits for a
- *   concurrent preset update as it always did, never the other way round.
+ *   single-key leader lock; a hash bucket shared with other templates, see below). A
+ *   trigger that may remove a template's row takes it exclusively, then recounts with a
+ *   snapshot taken after the lock; a trigger that adds a configured preset takes it
+ *   shared and only ever inserts, so concurrent imports into one template do not wait for
+ *   each other.
+ * - An added configured preset first locks its version FOR KEY SHARE, as the foreign-key
+ *   check of an insert does anyway: the version cannot move to another template until we
+ *   commit. A removal reads the version's template without a lock (a version being deleted
+ *   must not wait for us: its cascade may be waiting for our preset row), then reads it
+ *   again after the template lock and follows a move. A version that moves locks both
+ *   templates (in bucket order) before recounting either. (Buckets, not templates, are
+ *   what get locked and ordered; two templates in one bucket only wait a little more.)
+ * - A writer at REPEATABLE READ or SERIALIZABLE reads an older snapshot, which may miss a
+ *   configured preset another writer committed meanwhile. Such a writer therefore never
+ *   removes a row and always inserts the row of a template it adds to: an error, if any,
+ *   is a template counted as configured that no longer is (never the other way round), and
+ *   the next recount of that template at READ COMMITTED, or `init --summary`, removes it.
+ * - No row of the platform's tables is locked for writing, and the triggers are named so
+ *   they fire after the foreign-key cascades ("RI_..." sorts first).
  *
  * The functions run as their owner (SECURITY DEFINER, fixed search_path) so the platform's
  * role needs no privilege on our table; the helpers are not callable by anyone else. The
@@ -161,7 +167,8 @@ static const struct {
     "  JOIN template_version_presets p ON p.template_version_id = tv.id"                           \
     "  WHERE tv.template_id = t AND p.desired_instances IS NOT NULL) THEN"                         \
     "  INSERT INTO " SUMMARY_TABLE " (template_id) VALUES (t) ON CONFLICT DO NOTHING;"             \
-    " ELSE DELETE FROM " SUMMARY_TABLE " WHERE template_id = t; END IF; END $$;"                   \
+    " ELSIF current_setting('transaction_isolation') = 'read committed' THEN"                      \
+    "  DELETE FROM " SUMMARY_TABLE " WHERE template_id = t; END IF; END $$;"                       \
     "REVOKE ALL ON FUNCTION prebuilds_configured_lock_bucket(integer, boolean) FROM PUBLIC;"       \
     "REVOKE ALL ON FUNCTION prebuilds_configured_lock(uuid, boolean) FROM PUBLIC;"                 \
     "REVOKE ALL ON FUNCTION prebuilds_configured_recount(uuid) FROM PUBLIC;"                       \
@@ -181,19 +188,14 @@ static const struct {
     " END IF;"                                                                                     \
     " IF TG_OP <> 'DELETE' AND NEW.desired_instances IS NOT NULL THEN"                             \
     "  SELECT tv.template_id INTO cur FROM template_versions tv"                                   \
-    "   WHERE tv.id = NEW.template_version_id;"                                                    \
-    "  WHILE cur IS NOT NULL LOOP"                                                                 \
+    "   WHERE tv.id = NEW.template_version_id FOR KEY SHARE;"                                      \
+    "  IF cur IS NOT NULL THEN"                                                                    \
     "   PERFORM prebuilds_configured_lock(cur, false);"                                            \
-    "   SELECT tv.template_id INTO nxt FROM template_versions tv"                                  \
-    "    WHERE tv.id = NEW.template_version_id;"                                                   \
-    "   IF nxt IS NOT DISTINCT FROM cur THEN"                                                      \
-    "    IF NOT EXISTS (SELECT 1 FROM " SUMMARY_TABLE " WHERE template_id = cur) THEN"             \
-    "     INSERT INTO " SUMMARY_TABLE " (template_id) VALUES (cur) ON CONFLICT DO NOTHING;"        \
-    "    END IF;"                                                                                  \
-    "    EXIT;"                                                                                    \
+    "   IF current_setting('transaction_isolation') <> 'read committed'"                           \
+    "    OR NOT EXISTS (SELECT 1 FROM " SUMMARY_TABLE " WHERE template_id = cur) THEN"             \
+    "    INSERT INTO " SUMMARY_TABLE " (template_id) VALUES (cur) ON CONFLICT DO NOTHING;"         \
     "   END IF;"                                                                                   \
-    "   cur := nxt;"                                                                               \
-    "  END LOOP;"                                                                                  \
+    "  END IF;"                                                                                    \
     " END IF;"                                                                                     \
     " RETURN NULL; END $$;"                                                                        \
     "CREATE OR REPLACE FUNCTION prebuilds_configured_version() RETURNS trigger"                    \
@@ -210,7 +212,12 @@ static const struct {
     "   PERFORM prebuilds_configured_lock_bucket(greatest(b1, b2), true);"                         \
     "  END IF;"                                                                                    \
     "  PERFORM prebuilds_configured_recount(OLD.template_id);"                                     \
-    "  PERFORM prebuilds_configured_recount(NEW.template_id);"                                     \
+    "  IF current_setting('transaction_isolation') = 'read committed' THEN"                        \
+    "   PERFORM prebuilds_configured_recount(NEW.template_id);"                                    \
+    "  ELSIF NEW.template_id IS NOT NULL THEN"                                                     \
+    "   INSERT INTO " SUMMARY_TABLE " (template_id) VALUES (NEW.template_id)"                      \
+    "    ON CONFLICT DO NOTHING;"                                                                  \
+    "  END IF;"                                                                                    \
     " END IF;"                                                                                     \
     " RETURN NULL; END $$;"                                                                        \
     "DROP TRIGGER IF EXISTS prebuilds_configured_preset_insert ON template_version_presets;"       \

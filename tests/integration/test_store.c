@@ -1125,6 +1125,107 @@ static void test_summary_rebuild(void **state)
     tdb_drop(&t);
 }
 
+static void pg_ok(PGconn *c, const char *sql)
+{
+    PGresult *r = PQexec(c, sql);
+    ExecStatusType st = PQresultStatus(r);
+    if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK)
+        fail_msg("%s: %s", sql, PQerrorMessage(c));
+    PQclear(r);
+}
+
+/* Writers at REPEATABLE READ read an old snapshot. The summary may then count a template
+ * that no longer has a configured preset, never miss one that has. */
+static void test_pg_summary_repeatable_read(void **state)
+{
+    (void)state;
+    if (tdb_backend() != PB_BACKEND_PG)
+        skip();
+    tdb t;
+    tdb_create(&t, true);
+    pb_store *s = tdb_store(&t);
+    char a[PB_UUID_LEN + 1], ta[PB_UUID_LEN + 1], b[PB_UUID_LEN + 1], tb[PB_UUID_LEN + 1];
+    char c[PB_UUID_LEN + 1], tc[PB_UUID_LEN + 1], d[PB_UUID_LEN + 1], td[PB_UUID_LEN + 1];
+    make_org(s, "rr-a", 1, a, ta);
+    make_org(s, "rr-b", 1, b, tb);
+    make_org(s, "rr-c", -1, c, tc);
+    make_org(s, "rr-d", -1, d, td);
+    pb_store_free(&s);
+    char va[PB_UUID_LEN + 1], vb[PB_UUID_LEN + 1], vc[PB_UUID_LEN + 1], id[PB_UUID_LEN + 1];
+    char sql[512];
+    tdb_text(&t, va, sizeof(va), "SELECT id FROM template_versions WHERE template_id = '%s'", ta);
+    tdb_text(&t, vb, sizeof(vb), "SELECT id FROM template_versions WHERE template_id = '%s'", tb);
+    tdb_text(&t, vc, sizeof(vc), "SELECT id FROM template_versions WHERE template_id = '%s'", tc);
+    PGconn *rr = PQconnectdb(t.url);
+    assert_int_equal(PQstatus(rr), CONNECTION_OK);
+
+    /* 1. A removal at REPEATABLE READ misses a preset committed after its snapshot: it must
+     * not drop the template. */
+    pg_ok(rr, "BEGIN ISOLATION LEVEL REPEATABLE READ");
+    pg_ok(rr, "SELECT 1");
+    new_id(id);
+    add_preset(&t, id, va, "late", 1);
+    (void)snprintf(sql, sizeof(sql),
+                   "DELETE FROM template_version_presets WHERE template_version_id = '%s'"
+                   " AND name = 'p1'",
+                   va);
+    pg_ok(rr, sql);
+    pg_ok(rr, "COMMIT");
+    assert_int_equal(summary_mismatches(&t), 0);
+
+    /* 2. An addition at REPEATABLE READ after another writer removed the template's row
+     * (its snapshot still shows the row): the row is back. */
+    pg_ok(rr, "BEGIN ISOLATION LEVEL REPEATABLE READ");
+    pg_ok(rr, "SELECT 1");
+    tdb_exec(&t, "DELETE FROM template_version_presets WHERE template_version_id = '%s'", vb);
+    assert_int_equal(tdb_long(&t,
+                              "SELECT count(*) FROM prebuilds_configured_templates"
+                              " WHERE template_id = '%s'",
+                              tb),
+                     0);
+    new_id(id);
+    (void)snprintf(sql, sizeof(sql),
+                   "INSERT INTO template_version_presets (id, template_version_id, name,"
+                   " desired_instances) VALUES ('%s', '%s', 'rr', 1)",
+                   id, vb);
+    pg_ok(rr, sql);
+    pg_ok(rr, "COMMIT");
+    assert_int_equal(summary_mismatches(&t), 0);
+
+    /* 3. A version moved at REPEATABLE READ after a preset was configured in it: the new
+     * template counts, the old one may stay counted until a recount. */
+    pg_ok(rr, "BEGIN ISOLATION LEVEL REPEATABLE READ");
+    pg_ok(rr, "SELECT 1");
+    tdb_exec(&t,
+             "UPDATE template_version_presets SET desired_instances = 2"
+             " WHERE template_version_id = '%s'",
+             vc);
+    (void)snprintf(sql, sizeof(sql),
+                   "UPDATE template_versions SET template_id = '%s', name = 'moved'"
+                   " WHERE id = '%s'",
+                   td, vc);
+    pg_ok(rr, sql);
+    pg_ok(rr, "COMMIT");
+    assert_int_equal(tdb_long(&t,
+                              "SELECT count(*) FROM prebuilds_configured_templates"
+                              " WHERE template_id = '%s'",
+                              td),
+                     1);
+    assert_true(summary_mismatches(&t) <= 1);
+    PQfinish(rr);
+
+    /* `init --summary` puts any such row right. */
+    s = tdb_store(&t);
+    pb_target tg = target();
+    pb_init_opts o = {.create_user = true, .summary = true};
+    pb_init_result ir;
+    pb_err err;
+    assert_int_equal(pb_store_init(s, &tg, &o, &ir, &err), 0);
+    pb_store_free(&s);
+    SUMMARY_OK(&t, 3); /* a (late preset), b (rr), d (moved version) */
+    tdb_drop(&t);
+}
+
 /* ---- least privilege (PostgreSQL) ---- */
 
 static void test_pg_privileges(void **state)
@@ -1226,6 +1327,7 @@ int main(void)
         cmocka_unit_test(test_pg_production_schema),
         cmocka_unit_test(test_summary_follows_changes),
         cmocka_unit_test(test_summary_rebuild),
+        cmocka_unit_test(test_pg_summary_repeatable_read),
         cmocka_unit_test(test_pg_privileges),
         cmocka_unit_test(test_pg_reconnects),
     };
