@@ -5,10 +5,10 @@ SELECT o.id, o.name,
  g.id IS NOT NULL AND EXISTS (SELECT 1 FROM group_members gm
   WHERE gm.group_id = g.id AND gm.user_id = $1::uuid),
  EXISTS (SELECT 1 FROM users u WHERE u.id = $1::uuid),
- coalesce(has_table_privilege(to_regclass('prebuilds_configured_templates'), 'SELECT'), false)
+ (SELECT coalesce(has_table_privilege(to_regclass('prebuilds_configured_templates'), 'SELECT'), false)
  AND (SELECT count(*) FROM pg_trigger WHERE tgrelid IN
  (to_regclass('template_versions'), to_regclass('template_version_presets'))
- AND tgname LIKE 'prebuilds\_configured\_%' AND tgenabled <> 'D') = 5
+ AND tgname LIKE 'prebuilds\_configured\_%' AND tgenabled <> 'D') = 5)
  FROM organizations o
  LEFT JOIN groups g ON g.organization_id = o.id AND g.name = $2::text
  WHERE NOT o.deleted

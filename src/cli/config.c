@@ -12,6 +12,17 @@
 
 /* ---- the file ---- */
 
+const struct option pb_global_options[] = {
+    {"db", required_argument, NULL, PB_CONF_DB},
+    {"user-id", required_argument, NULL, PB_CONF_USER_ID},
+    {"group-name", required_argument, NULL, PB_CONF_GROUP_NAME},
+    {"group-display-name", required_argument, NULL, PB_CONF_GROUP_DISPLAY_NAME},
+    {"log-level", required_argument, NULL, PB_CONF_LOG_LEVEL},
+    {"log-format", required_argument, NULL, PB_CONF_LOG_FORMAT},
+    {"help", no_argument, NULL, PB_OPT_HELP},
+    {"version", no_argument, NULL, PB_OPT_VERSION},
+    {NULL, 0, NULL, 0}};
+
 static int add_entry(pb_conf_file *f, const char *key, size_t key_len, const char *value,
                      size_t value_len, unsigned line)
 {

@@ -6,6 +6,8 @@
 #ifndef PB_CLI_CONFIG_H
 #define PB_CLI_CONFIG_H
 
+#include <getopt.h>
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -59,6 +61,12 @@ enum pb_conf_key {
     PB_CONF_METRICS_ADDR,
     PB_CONF_N
 };
+
+/* The global options (before the command), for getopt_long: the six settings above
+ * PB_CONF_INTERVAL, whose values are their pb_conf_key, then --help and --version. The
+ * CLI parses them once; `run` reads them again so they keep precedence at every reload. */
+enum { PB_OPT_HELP = 256, PB_OPT_VERSION };
+extern const struct option pb_global_options[];
 
 /* "db", "user_id", ... as written in the file; the environment variable is PREBUILDS_
  * and the key in capitals; the option is -- and the key with '-' for '_'. */

@@ -689,18 +689,10 @@ static void loop(pb_daemon *d)
  * over the config file, at start and at every reload. */
 static void global_cli(pb_daemon *d, int argc, char **argv)
 {
-    static const struct option opts[] = {
-        {"db", required_argument, NULL, PB_CONF_DB},
-        {"user-id", required_argument, NULL, PB_CONF_USER_ID},
-        {"group-name", required_argument, NULL, PB_CONF_GROUP_NAME},
-        {"group-display-name", required_argument, NULL, PB_CONF_GROUP_DISPLAY_NAME},
-        {"log-level", required_argument, NULL, PB_CONF_LOG_LEVEL},
-        {"log-format", required_argument, NULL, PB_CONF_LOG_FORMAT},
-        {NULL, 0, NULL, 0}};
     optind = 0;
     opterr = 0;
     int ch;
-    while ((ch = getopt_long(argc, argv, "+", opts, NULL)) != -1) {
+    while ((ch = getopt_long(argc, argv, "+", pb_global_options, NULL)) != -1) {
         if (ch >= 0 && ch < PB_CONF_N)
             d->cli[ch] = optarg;
     }

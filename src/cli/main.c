@@ -10,6 +10,7 @@
 #include <jansson.h>
 
 #include "cli.h"
+#include "config.h"
 #include "daemon.h"
 #include "log.h"
 #include "output.h"
@@ -466,44 +467,33 @@ int main(int argc, char **argv)
     const char *log_format = env_or("PREBUILDS_LOG_FORMAT", "text");
     c.db = env_or("PREBUILDS_DB", "sqlite:prebuilds.db");
 
-    enum { O_DB = 256, O_USER, O_GROUP, O_GROUP_DISPLAY, O_LEVEL, O_FORMAT, O_HELP, O_VERSION };
-    static const struct option opts[] = {
-        {"db", required_argument, NULL, O_DB},
-        {"user-id", required_argument, NULL, O_USER},
-        {"group-name", required_argument, NULL, O_GROUP},
-        {"group-display-name", required_argument, NULL, O_GROUP_DISPLAY},
-        {"log-level", required_argument, NULL, O_LEVEL},
-        {"log-format", required_argument, NULL, O_FORMAT},
-        {"help", no_argument, NULL, O_HELP},
-        {"version", no_argument, NULL, O_VERSION},
-        {NULL, 0, NULL, 0}};
     opterr = 0;
     int ch;
-    while ((ch = getopt_long(argc, argv, "+h", opts, NULL)) != -1) {
+    while ((ch = getopt_long(argc, argv, "+h", pb_global_options, NULL)) != -1) {
         switch (ch) {
-        case O_DB:
+        case PB_CONF_DB:
             c.db = optarg;
             break;
-        case O_USER:
+        case PB_CONF_USER_ID:
             user_id = optarg;
             break;
-        case O_GROUP:
+        case PB_CONF_GROUP_NAME:
             group_name = optarg;
             break;
-        case O_GROUP_DISPLAY:
+        case PB_CONF_GROUP_DISPLAY_NAME:
             group_display = optarg;
             break;
-        case O_LEVEL:
+        case PB_CONF_LOG_LEVEL:
             log_level = optarg;
             break;
-        case O_FORMAT:
+        case PB_CONF_LOG_FORMAT:
             log_format = optarg;
             break;
         case 'h':
-        case O_HELP:
+        case PB_OPT_HELP:
             (void)fputs(usage_text, stdout);
             return PB_EXIT_OK;
-        case O_VERSION:
+        case PB_OPT_VERSION:
             (void)printf("prebuilds %s\n", PB_VERSION);
             return PB_EXIT_OK;
         case ':':

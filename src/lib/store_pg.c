@@ -48,14 +48,14 @@
     "  WHERE t.organization_id = o.id AND NOT t.deleted)"
 
 /* The join form also says whether the summary can be trusted by this session: the table
- * is readable and all five of its triggers are enabled. Catalog lookups evaluated once per
- * statement, never an error when nothing of ours exists; the next pass of the session
- * then uses the summary form. */
+ * is readable and all five of its triggers are enabled. Catalog lookups in one
+ * uncorrelated subquery, so evaluated once per statement (not per row), never an error
+ * when nothing of ours exists; the next pass of the session then uses the summary form. */
 #define SUMMARY_PROBE                                                                              \
-    ", coalesce(has_table_privilege(to_regclass('" SUMMARY_TABLE "'), 'SELECT'), false)"           \
+    ", (SELECT coalesce(has_table_privilege(to_regclass('" SUMMARY_TABLE "'), 'SELECT'), false)"   \
     " AND (SELECT count(*) FROM pg_trigger WHERE tgrelid IN"                                       \
     " (to_regclass('template_versions'), to_regclass('template_version_presets'))"                 \
-    " AND tgname LIKE 'prebuilds\\_configured\\_%' AND tgenabled <> 'D') = 5"
+    " AND tgname LIKE 'prebuilds\\_configured\\_%' AND tgenabled <> 'D') = 5)"
 
 #define BY_IDS  " AND o.id = ANY ($3::uuid[])"
 #define ORDERED " ORDER BY o.name, o.id"

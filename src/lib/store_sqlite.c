@@ -38,137 +38,35 @@
 #define SUMMARY_TABLE_SQL                                                                          \
     "CREATE TABLE IF NOT EXISTS " SUMMARY_TABLE " (template_id TEXT PRIMARY KEY NOT NULL)"         \
     " WITHOUT ROWID;"
-#define SUMMARY_TRIGGERS_SQL                                                                                                                                                                     \
-    "CREATE TRIGGER IF NOT EXISTS prebuilds_configured_preset_insert"                                                                                                                            \
-    " AFTER INSERT ON template_version_presets WHEN NEW.desired_instances IS NOT NULL "                                                                                                          \
-    "BEGIN" RECOUNT_ADD(TEMPLATE_OF(                                                                                                                                                             \
-        "NEW.template_version_id")) " END;"                                                                                                                                                      \
-                                    "CREATE TRIGGER IF NOT EXISTS "                                                                                                                              \
-                                    "prebuilds_configured_preset_delete"                                                                                                                         \
-                                    " AFTER DELETE ON template_version_presets WHEN "                                                                                                            \
-                                    "OLD.desired_instances IS NOT NULL BEGIN" RECOUNT_DROP(TEMPLATE_OF(                                                                                          \
-                                        "OLD.template_version_id")) " END;"                                                                                                                      \
-                                                                    "CREATE TRIGGER IF NOT "                                                                                                     \
-                                                                    "EXISTS "                                                                                                                    \
-                                                                    "prebuilds_configured_preset_"                                                                                               \
-                                                                    "update"                                                                                                                     \
-                                                                    " AFTER UPDATE OF "                                                                                                          \
-                                                                    "desired_instances, "                                                                                                        \
-                                                                    "template_version_id ON "                                                                                                    \
-                                                                    "template_version_presets"                                                                                                   \
-                                                                    " WHEN "                                                                                                                     \
-                                                                    "(OLD.desired_instances IS "                                                                                                 \
-                                                                    "NULL) <> "                                                                                                                  \
-                                                                    "(NEW.desired_instances IS "                                                                                                 \
-                                                                    "NULL)"                                                                                                                      \
-                                                                    " OR (NEW.desired_instances "                                                                                                \
-                                                                    "IS NOT NULL"                                                                                                                \
-                                                                    " AND "                                                                                                                      \
-                                                                    "OLD.template_version_id IS "                                                                                                \
-                                                                    "NOT "                                                                                                                       \
-                                                                    "NEW.template_version_id) "                                                                                                  \
-                                                                    "BEGIN" RECOUNT_DROP(                                                                                                        \
-                                                                        TEMPLATE_OF(                                                                                                             \
-                                                                            "OLD.template_"                                                                                                      \
-                                                                            "version_id"))                                                                                                       \
-                                                                        RECOUNT_ADD(TEMPLATE_OF(                                                                                                 \
-                                                                            "NEW.template_"                                                                                                      \
-                                                                            "version_"                                                                                                           \
-                                                                            "id")) " END;"                                                                                                       \
-                                                                                   "CREATE "                                                                                                     \
-                                                                                   "TRIGGER "                                                                                                    \
-                                                                                   "IF NOT "                                                                                                     \
-                                                                                   "EXISTS "                                                                                                     \
-                                                                                   "prebuilds_"                                                                                                  \
-                                                                                   "configured_"                                                                                                 \
-                                                                                   "version_"                                                                                                    \
-                                                                                   "insert"                                                                                                      \
-                                                                                   " AFTER "                                                                                                     \
-                                                                                   "INSERT ON "                                                                                                  \
-                                                                                   "template_"                                                                                                   \
-                                                                                   "versions "                                                                                                   \
-                                                                                   "WHEN "                                                                                                       \
-                                                                                   "NEW.template_"                                                                                               \
-                                                                                   "id "                                                                                                         \
-                                                                                   "IS NOT NULL "                                                                                                \
-                                                                                   "BEGI"                                                                                                        \
-                                                                                   "N" RECOUNT_ADD(                                                                                              \
-                                                                                       "NEW."                                                                                                    \
-                                                                                       "template_"                                                                                               \
-                                                                                       "id") " EN"                                                                                               \
-                                                                                             "D;"                                                                                                \
-                                                                                             "CRE"                                                                                               \
-                                                                                             "ATE"                                                                                               \
-                                                                                             " "                                                                                                 \
-                                                                                             "TRI"                                                                                               \
-                                                                                             "GGE"                                                                                               \
-                                                                                             "R"                                                                                                 \
-                                                                                             " IF"                                                                                               \
-                                                                                             " "                                                                                                 \
-                                                                                             "NOT"                                                                                               \
-                                                                                             " "                                                                                                 \
-                                                                                             "EXI"                                                                                               \
-                                                                                             "STS"                                                                                               \
-                                                                                             " "                                                                                                 \
-                                                                                             "pre"                                                                                               \
-                                                                                             "bui"                                                                                               \
-                                                                                             "l"                                                                                                 \
-                                                                                             "ds_"                                                                                               \
-                                                                                             "con"                                                                                               \
-                                                                                             "fig"                                                                                               \
-                                                                                             "u"                                                                                                 \
-                                                                                             "red"                                                                                               \
-                                                                                             "_"                                                                                                 \
-                                                                                             "ver"                                                                                               \
-                                                                                             "sio"                                                                                               \
-                                                                                             "n"                                                                                                 \
-                                                                                             "_de"                                                                                               \
-                                                                                             "let"                                                                                               \
-                                                                                             "e"                                                                                                 \
-                                                                                             " AF"                                                                                               \
-                                                                                             "TER"                                                                                               \
-                                                                                             " "                                                                                                 \
-                                                                                             "DEL"                                                                                               \
-                                                                                             "ETE"                                                                                               \
-                                                                                             " "                                                                                                 \
-                                                                                             "ON "                                                                                               \
-                                                                                             "tem"                                                                                               \
-                                                                                             "pla"                                                                                               \
-                                                                                             "t"                                                                                                 \
-                                                                                             "e_"                                                                                                \
-                                                                                             "ver"                                                                                               \
-                                                                                             "sio"                                                                                               \
-                                                                                             "n"                                                                                                 \
-                                                                                             "s "                                                                                                \
-                                                                                             "WHE"                                                                                               \
-                                                                                             "N "                                                                                                \
-                                                                                             "OLD"                                                                                               \
-                                                                                             "."                                                                                                 \
-                                                                                             "tem"                                                                                               \
-                                                                                             "pla"                                                                                               \
-                                                                                             "t"                                                                                                 \
-                                                                                             "e_"                                                                                                \
-                                                                                             "id "                                                                                               \
-                                                                                             "IS "                                                                                               \
-                                                                                             "NOT"                                                                                               \
-                                                                                             " "                                                                                                 \
-                                                                                             "NUL"                                                                                               \
-                                                                                             "L "                                                                                                \
-                                                                                             "BEG"                                                                                               \
-                                                                                             "I"                                                                                                 \
-                                                                                             "N" RECOUNT_DROP(                                                                                   \
-                                                                                                 "OLD"                                                                                           \
-                                                                                                 ".te"                                                                                           \
-                                                                                                 "mpl"                                                                                           \
-                                                                                                 "ate"                                                                                           \
-                                                                                                 "_i"                                                                                            \
-                                                                                                 "d") " END;"                                                                                    \
-                                                                                                      "CREATE TRIGGER IF NOT EXISTS prebuilds_configured_version_update"                         \
-                                                                                                      " AFTER UPDATE OF id, template_id ON template_versions"                                    \
-                                                                                                      " WHEN OLD.template_id IS NOT NEW.template_id OR OLD.id IS NOT NEW.id BEGIN" RECOUNT_DROP( \
-                                                                                                          "OLD.template_id")                                                                     \
-                                                                                                          RECOUNT_ADD(                                                                           \
-                                                                                                              "NEW.template_id") " END;"
+/* Each trigger dropped first, so `init --summary` installs this build's definitions. */
+#define REPLACE_TRIGGER(NAME, WHAT, BODY)                                                          \
+    "DROP TRIGGER IF EXISTS " NAME "; CREATE TRIGGER " NAME " " WHAT " BEGIN" BODY " END;"
+// clang-format off
+#define SUMMARY_TRIGGERS_SQL                                                                       \
+    REPLACE_TRIGGER("prebuilds_configured_preset_insert",                                          \
+        "AFTER INSERT ON template_version_presets WHEN NEW.desired_instances IS NOT NULL",         \
+        RECOUNT_ADD(TEMPLATE_OF("NEW.template_version_id")))                                       \
+    REPLACE_TRIGGER("prebuilds_configured_preset_delete",                                          \
+        "AFTER DELETE ON template_version_presets WHEN OLD.desired_instances IS NOT NULL",         \
+        RECOUNT_DROP(TEMPLATE_OF("OLD.template_version_id")))                                      \
+    REPLACE_TRIGGER("prebuilds_configured_preset_update",                                          \
+        "AFTER UPDATE OF desired_instances, template_version_id ON template_version_presets"       \
+        " WHEN (OLD.desired_instances IS NULL) <> (NEW.desired_instances IS NULL)"                 \
+        " OR (NEW.desired_instances IS NOT NULL"                                                   \
+        " AND OLD.template_version_id IS NOT NEW.template_version_id)",                            \
+        RECOUNT_DROP(TEMPLATE_OF("OLD.template_version_id"))                                       \
+        RECOUNT_ADD(TEMPLATE_OF("NEW.template_version_id")))                                       \
+    REPLACE_TRIGGER("prebuilds_configured_version_insert",                                         \
+        "AFTER INSERT ON template_versions WHEN NEW.template_id IS NOT NULL",                      \
+        RECOUNT_ADD("NEW.template_id"))                                                            \
+    REPLACE_TRIGGER("prebuilds_configured_version_delete",                                         \
+        "AFTER DELETE ON template_versions WHEN OLD.template_id IS NOT NULL",                      \
+        RECOUNT_DROP("OLD.template_id"))                                                           \
+    REPLACE_TRIGGER("prebuilds_configured_version_update",                                         \
+        "AFTER UPDATE OF id, template_id ON template_versions"                                     \
+        " WHEN OLD.template_id IS NOT NEW.template_id OR OLD.id IS NOT NEW.id",                    \
+        RECOUNT_DROP("OLD.template_id") RECOUNT_ADD("NEW.template_id"))
+// clang-format on
 #define SUMMARY_REBUILD_SQL                                                                        \
     "DELETE FROM " SUMMARY_TABLE ";"                                                               \
     "INSERT INTO " SUMMARY_TABLE " (template_id) SELECT DISTINCT tv.template_id"                   \

@@ -57,6 +57,29 @@ PGconn *tdb_pg_admin(void)
     return c;
 }
 
+long tdb_pg_lock_waiters(tdb *t, long *pid)
+{
+    long n = 0;
+    *pid = 0;
+    for (int i = 0; i < 500 && n == 0; i++) {
+        usleep(10000);
+        PGconn *adm = tdb_pg_admin();
+        char sql[256];
+        (void)snprintf(sql, sizeof(sql),
+                       "SELECT count(*), coalesce(max(pid), 0) FROM pg_stat_activity"
+                       " WHERE datname = '%s' AND wait_event_type = 'Lock'",
+                       t->name);
+        PGresult *r = PQexec(adm, sql);
+        if (PQresultStatus(r) != PGRES_TUPLES_OK)
+            fail_msg("pg_stat_activity: %s", PQerrorMessage(adm));
+        n = strtol(PQgetvalue(r, 0, 0), NULL, 10);
+        *pid = strtol(PQgetvalue(r, 0, 1), NULL, 10);
+        PQclear(r);
+        PQfinish(adm);
+    }
+    return n;
+}
+
 static void pg_admin_exec(const char *sql)
 {
     PGconn *c = tdb_pg_admin();

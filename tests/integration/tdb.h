@@ -27,6 +27,10 @@ const char *tdb_pg_base(void);
 /* A libpq connection to the maintenance database, for cluster-wide checks. */
 PGconn *tdb_pg_admin(void);
 
+/* PostgreSQL: poll (up to 5 s) until a backend of this test's database waits on a lock;
+ * returns how many do and, in *pid, one of them (0 when none did in time). */
+long tdb_pg_lock_waiters(tdb *t, long *pid);
+
 /* Create a fresh, empty database; with `init`, run the library's init on it. */
 void tdb_create(tdb *t, bool init);
 void tdb_drop(tdb *t);

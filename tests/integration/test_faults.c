@@ -231,19 +231,7 @@ static void test_pg_connection_killed_mid_pass(void **state)
     pthread_t th;
     assert_int_equal(pthread_create(&th, NULL, bg_pass, &b), 0);
     long pid = 0;
-    for (int i = 0; i < 500 && pid == 0; i++) {
-        usleep(10000);
-        PGconn *adm = tdb_pg_admin();
-        char sql[256];
-        (void)snprintf(sql, sizeof(sql),
-                       "SELECT coalesce(max(pid), 0) FROM pg_stat_activity WHERE datname = '%s'"
-                       " AND wait_event_type = 'Lock'",
-                       t.name);
-        PGresult *r = PQexec(adm, sql);
-        pid = strtol(PQgetvalue(r, 0, 0), NULL, 10);
-        PQclear(r);
-        PQfinish(adm);
-    }
+    (void)tdb_pg_lock_waiters(&t, &pid);
     assert_true(pid > 0);
     PGconn *adm = tdb_pg_admin();
     char sql[128];

@@ -17,6 +17,7 @@
 #include <libpq-fe.h>
 #include <sqlite3.h>
 
+#include "../summary_check.h"
 #include "prebuilds/prebuilds.h"
 
 typedef struct opts {
@@ -229,42 +230,41 @@ static void template_chaos(const opts *o, double deadline, int fd)
         _exit(3);
     unsigned seed = (unsigned)getpid();
     long actions = 0, errors = 0;
-    static const char *const ops[] = {
-        "UPDATE template_version_presets SET desired_instances = CASE WHEN desired_instances IS"
-        " NULL THEN 1 ELSE NULL END WHERE id = (SELECT id FROM template_version_presets"
-        " ORDER BY random() LIMIT 1)",
-        "DELETE FROM template_version_presets WHERE id = (SELECT id FROM"
-        " template_version_presets WHERE desired_instances IS NOT NULL ORDER BY random() LIMIT 1)",
-        NULL, /* a new configured preset: built below */
-        NULL, /* a version moved to another template: built below */
-        "DELETE FROM template_versions WHERE id = (SELECT id FROM template_versions"
-        " ORDER BY random() LIMIT 1)",
-    };
-    static const int weights[] = {4, 2, 2, 1, 1}; /* out of 10 */
     while (now_s() < deadline) {
-        int pick = rand_r(&seed) % 10, op = 0;
-        for (int acc = weights[0]; pick >= acc; acc += weights[++op])
-            ;
-        char sql[512], id[PB_UUID_LEN + 3];
-        pb_err err;
-        char uuid[PB_UUID_LEN + 1];
-        if (pb_uuid_random(uuid, &err) != 0)
-            _exit(3);
-        (void)snprintf(id, sizeof(id), "'%s'", uuid);
-        if (op == 2)
+        /* Out of 10: 4 toggles, 2 deletes, 2 additions, 1 move, 1 version deleted. */
+        int pick = rand_r(&seed) % 10;
+        char sql[512];
+        if (pick < 4) {
+            (void)snprintf(sql, sizeof(sql), "%s",
+                           "UPDATE template_version_presets SET desired_instances = CASE WHEN"
+                           " desired_instances IS NULL THEN 1 ELSE NULL END WHERE id = (SELECT id"
+                           " FROM template_version_presets ORDER BY random() LIMIT 1)");
+        } else if (pick < 6) {
+            (void)snprintf(sql, sizeof(sql), "%s",
+                           "DELETE FROM template_version_presets WHERE id = (SELECT id FROM"
+                           " template_version_presets WHERE desired_instances IS NOT NULL"
+                           " ORDER BY random() LIMIT 1)");
+        } else if (pick < 8) {
+            pb_err err;
+            char uuid[PB_UUID_LEN + 1];
+            if (pb_uuid_random(uuid, &err) != 0)
+                _exit(3);
             (void)snprintf(sql, sizeof(sql),
                            "INSERT INTO template_version_presets (id, template_version_id, name,"
-                           " desired_instances) SELECT %s, id, 'chaos-%u', 2 FROM"
+                           " desired_instances) SELECT '%s', id, 'chaos-%u', 2 FROM"
                            " template_versions ORDER BY random() LIMIT 1",
-                           id, (unsigned)rand_r(&seed));
-        else if (op == 3)
+                           uuid, (unsigned)rand_r(&seed));
+        } else if (pick < 9) {
             (void)snprintf(sql, sizeof(sql),
                            "UPDATE template_versions SET template_id = (SELECT id FROM templates"
                            " ORDER BY random() LIMIT 1), name = 'moved-%u' WHERE id = (SELECT id"
                            " FROM template_versions ORDER BY random() LIMIT 1)",
                            (unsigned)rand_r(&seed));
-        else
-            (void)snprintf(sql, sizeof(sql), "%s", ops[op]);
+        } else {
+            (void)snprintf(sql, sizeof(sql), "%s",
+                           "DELETE FROM template_versions WHERE id = (SELECT id FROM"
+                           " template_versions ORDER BY random() LIMIT 1)");
+        }
         actions++;
         if (raw_long(&r, sql) < 0)
             errors++; /* a deadlock with the other writer or a busy file: counted */
@@ -280,20 +280,12 @@ static void template_chaos(const opts *o, double deadline, int fd)
 /* Templates on which the summary and a recount from the tables disagree, either way. */
 static long summary_mismatches(const char *db)
 {
-#define RECOUNT                                                                                    \
-    "SELECT tv.template_id FROM template_versions tv JOIN template_version_presets p"              \
-    " ON p.template_version_id = tv.id WHERE p.desired_instances IS NOT NULL"                      \
-    " AND tv.template_id IS NOT NULL"
     raw_db r;
     if (raw_open(&r, db) != 0)
         return -1;
-    long n = raw_long(&r, "SELECT (SELECT count(*) FROM (SELECT template_id FROM"
-                          " prebuilds_configured_templates EXCEPT " RECOUNT ") a) +"
-                          " (SELECT count(*) FROM (" RECOUNT " EXCEPT SELECT template_id FROM"
-                          " prebuilds_configured_templates) b)");
+    long n = raw_long(&r, PB_TEST_SUMMARY_MISMATCHES_SQL);
     raw_close(&r);
     return n;
-#undef RECOUNT
 }
 
 /* Rows that appear more than once, counted with raw SQL around the library. */

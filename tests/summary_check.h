@@ -1,0 +1,18 @@
+/* One query, for the integration tests and the race stress: how many templates the
+ * configured-templates summary and a recount from the tables disagree on, either way.
+ * Written against the tables only, so it checks the library's triggers rather than
+ * repeating them. Valid on PostgreSQL and SQLite. */
+#ifndef PB_TEST_SUMMARY_CHECK_H
+#define PB_TEST_SUMMARY_CHECK_H
+
+#define PB_TEST_RECOUNT                                                                            \
+    "SELECT tv.template_id FROM template_versions tv JOIN template_version_presets p"              \
+    " ON p.template_version_id = tv.id WHERE p.desired_instances IS NOT NULL"                      \
+    " AND tv.template_id IS NOT NULL"
+
+#define PB_TEST_SUMMARY_MISMATCHES_SQL                                                             \
+    "SELECT (SELECT count(*) FROM (SELECT template_id FROM prebuilds_configured_templates"         \
+    " EXCEPT " PB_TEST_RECOUNT ") a) + (SELECT count(*) FROM (" PB_TEST_RECOUNT                    \
+    " EXCEPT SELECT template_id FROM prebuilds_configured_templates) b)"
+
+#endif
