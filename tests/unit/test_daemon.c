@@ -15,6 +15,7 @@
 
 #include "config.h"
 #include "duration.h"
+#include "addr.h"
 #include "http.h"
 #include "metrics.h"
 
@@ -403,17 +404,17 @@ static void test_http_addr(void **state)
 {
     (void)state;
     char msg[256];
-    assert_int_equal(pb_http_addr_check("off", msg, sizeof(msg)), 0);
-    assert_int_equal(pb_http_addr_check("127.0.0.1:9464", msg, sizeof(msg)), 0);
-    assert_int_equal(pb_http_addr_check(":9464", msg, sizeof(msg)), 0);
-    assert_int_equal(pb_http_addr_check("localhost:0", msg, sizeof(msg)), 0);
-    assert_int_equal(pb_http_addr_check("[::1]:9464", msg, sizeof(msg)), 0);
-    assert_int_equal(pb_http_addr_check("127.0.0.1", msg, sizeof(msg)), -1);
-    assert_int_equal(pb_http_addr_check("127.0.0.1:99999", msg, sizeof(msg)), -1);
+    assert_int_equal(pb_addr_check("off", msg, sizeof(msg)), 0);
+    assert_int_equal(pb_addr_check("127.0.0.1:9464", msg, sizeof(msg)), 0);
+    assert_int_equal(pb_addr_check(":9464", msg, sizeof(msg)), 0);
+    assert_int_equal(pb_addr_check("localhost:0", msg, sizeof(msg)), 0);
+    assert_int_equal(pb_addr_check("[::1]:9464", msg, sizeof(msg)), 0);
+    assert_int_equal(pb_addr_check("127.0.0.1", msg, sizeof(msg)), -1);
+    assert_int_equal(pb_addr_check("127.0.0.1:99999", msg, sizeof(msg)), -1);
     assert_non_null(strstr(msg, "port"));
-    assert_int_equal(pb_http_addr_check("127.0.0.1:", msg, sizeof(msg)), -1);
-    assert_int_equal(pb_http_addr_check("example.com:80", msg, sizeof(msg)), -1);
-    assert_int_equal(pb_http_addr_check("[::1:80", msg, sizeof(msg)), -1);
+    assert_int_equal(pb_addr_check("127.0.0.1:", msg, sizeof(msg)), -1);
+    assert_int_equal(pb_addr_check("example.com:80", msg, sizeof(msg)), -1);
+    assert_int_equal(pb_addr_check("[::1:80", msg, sizeof(msg)), -1);
 }
 
 int main(void)

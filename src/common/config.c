@@ -8,7 +8,7 @@
 
 #include "config.h"
 #include "duration.h"
-#include "http.h"
+#include "addr.h"
 
 /* ---- the file ---- */
 
@@ -442,7 +442,7 @@ int pb_daemon_conf_build(pb_daemon_conf *out, const char *config_path,
         (void)snprintf(why, sizeof(why), "longer than PostgreSQL accepts (about 24 days)");
         goto out;
     }
-    if (pb_http_addr_check(val[PB_CONF_METRICS_ADDR], why, sizeof(why)) != 0) {
+    if (pb_addr_check(val[PB_CONF_METRICS_ADDR], why, sizeof(why)) != 0) {
         bad = PB_CONF_METRICS_ADDR;
         goto out;
     }

@@ -5,7 +5,7 @@
 #ifndef PB_CLI_DAEMON_H
 #define PB_CLI_DAEMON_H
 
-#include "cli.h"
+#include "app.h"
 
 /* argv/argc: the command and its options ("run", ...). global_argv/global_argc: the
  * program name and the global options before the command, re-read so that the command

@@ -12,10 +12,6 @@
 #define PB_HTTP_MEMORY_LIMIT    (16 * 1024) /* per connection: request line and headers */
 #define PB_HTTP_TIMEOUT_S       10
 
-/* Check an address: "off", "HOST:PORT" (IPv4 literal or "localhost"), "[IPv6]:PORT" or
- * ":PORT" (all interfaces). Returns 0, or -1 with a reason in msg. */
-int pb_http_addr_check(const char *addr, char *msg, size_t msg_len);
-
 typedef struct pb_http pb_http;
 
 /* Start serving `m` (borrowed until pb_http_stop) on `addr`; "off" sets *out to NULL and
