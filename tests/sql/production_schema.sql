@@ -1,6 +1,11 @@
--- Stand-in for the production Coder database, written from the production-schema facts in
--- DOMAIN.md: extra NOT NULL columns, partial unique indexes and triggers the reconciler did not
--- create, so integration tests show it copes with a schema it merely finds. Empty DB only.
+-- Stand-in for the production database of the workspace platform: extra NOT NULL columns,
+-- partial unique indexes and triggers the reconciler did not create, so the tests show it
+-- copes with a schema it merely finds. It follows the production schema as of 2026: columns
+-- every organization writer must supply, a trigger that refuses to soft-delete a busy
+-- organization, a soft-deleted user losing its memberships by trigger, a budget table cleaned
+-- by delete triggers, and the site settings table that holds the prebuilds pause switch.
+-- Loads on an empty database in one transaction, as a superuser or as a plain role that owns
+-- the database (tests/safety/load_platform.sh does the latter, as production has it).
 
 BEGIN;
 
@@ -10,6 +15,7 @@ CREATE TYPE login_type AS ENUM ('password', 'github', 'oidc', 'token', 'none');
 CREATE TYPE user_status AS ENUM ('active', 'dormant', 'suspended');
 CREATE TYPE group_source AS ENUM ('user', 'oidc');
 CREATE TYPE provisioner_type AS ENUM ('echo', 'terraform');
+CREATE TYPE shareable_workspace_owners AS ENUM ('none', 'everyone', 'service_accounts');
 
 -- ---------------------------------------------------------------- migration bookkeeping
 
@@ -36,7 +42,10 @@ CREATE TABLE users (
     deleted         boolean     NOT NULL DEFAULT false,
     last_seen_at    timestamp   NOT NULL DEFAULT '0001-01-01 00:00:00',
     name            text        NOT NULL DEFAULT '',
-    is_system       boolean     NOT NULL DEFAULT false
+    is_system       boolean     NOT NULL DEFAULT false,
+    -- A service account is exactly an account without an e-mail address.
+    is_service_account boolean  NOT NULL DEFAULT false,
+    CONSTRAINT users_service_account_email_check CHECK ((is_service_account) = (email = ''))
 );
 
 -- Live accounts have unique e-mail addresses and usernames, ignoring case.
@@ -54,7 +63,12 @@ CREATE TABLE organizations (
     is_default   boolean     NOT NULL DEFAULT false,
     display_name text        NOT NULL,
     icon         text        NOT NULL DEFAULT '',
-    deleted      boolean     NOT NULL DEFAULT false
+    deleted      boolean     NOT NULL DEFAULT false,
+    -- No default: whoever inserts an organization names these roles (the platform writes
+    -- '{organization-workspace-access}'). They are merged into each member's roles when a
+    -- request is authorized, so membership rows keep '{}'.
+    default_org_member_roles   text[]                     NOT NULL,
+    shareable_workspace_owners shareable_workspace_owners NOT NULL DEFAULT 'everyone'
 );
 
 -- At most one organization may be flagged as the default one.
@@ -108,6 +122,9 @@ CREATE TABLE groups (
     quota_allowance integer      NOT NULL DEFAULT 0,
     display_name    text         NOT NULL DEFAULT '',
     source          group_source NOT NULL DEFAULT 'user',
+    -- Unset means no limit; a limit, when set, is positive.
+    chat_spend_limit_micros bigint CHECK (chat_spend_limit_micros IS NULL
+                                          OR chat_spend_limit_micros > 0),
     UNIQUE (name, organization_id)
 );
 
@@ -192,7 +209,124 @@ CREATE TABLE template_version_presets (
     created_at            timestamptz NOT NULL DEFAULT now(),
     desired_instances     integer,
     invalidate_after_secs integer     DEFAULT 0,
+    last_invalidated_at   timestamptz,
+    is_default            boolean     NOT NULL DEFAULT false,
     UNIQUE (name, template_version_id)
+);
+
+-- At most one default preset per version. This partial index is the only index whose first
+-- column is template_version_id, and it covers only the default presets.
+CREATE UNIQUE INDEX template_version_presets_one_default_idx
+    ON template_version_presets (template_version_id) WHERE is_default;
+
+-- ---------------------------------------------------------------- spend budgets
+
+-- What a user may still spend, per organization and optionally per group. Rows belong to a
+-- membership: leaving the organization or the group removes them (triggers below).
+CREATE TABLE user_spend_budgets (
+    user_id         uuid        NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    organization_id uuid        NOT NULL REFERENCES organizations (id) ON DELETE CASCADE,
+    group_id        uuid        REFERENCES groups (id) ON DELETE CASCADE,
+    spent_micros    bigint      NOT NULL DEFAULT 0,
+    updated_at      timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX user_spend_budgets_user_id_idx ON user_spend_budgets (user_id);
+
+CREATE FUNCTION drop_budgets_of_leaving_member() RETURNS trigger
+    LANGUAGE plpgsql
+AS $$
+BEGIN
+    DELETE FROM user_spend_budgets b
+    WHERE b.user_id = OLD.user_id AND b.organization_id = OLD.organization_id;
+    RETURN OLD;
+END;
+$$;
+
+CREATE TRIGGER trigger_drop_budgets_of_leaving_member
+    BEFORE DELETE ON organization_members
+    FOR EACH ROW EXECUTE FUNCTION drop_budgets_of_leaving_member();
+
+CREATE FUNCTION drop_budgets_of_leaving_group_member() RETURNS trigger
+    LANGUAGE plpgsql
+AS $$
+BEGIN
+    DELETE FROM user_spend_budgets b
+    WHERE b.user_id = OLD.user_id AND b.group_id = OLD.group_id;
+    RETURN OLD;
+END;
+$$;
+
+CREATE TRIGGER trigger_drop_budgets_of_leaving_group_member
+    BEFORE DELETE ON group_members
+    FOR EACH ROW EXECUTE FUNCTION drop_budgets_of_leaving_group_member();
+
+-- ---------------------------------------------------------------- soft deletes
+
+-- A soft-deleted user leaves every organization (and so, through the trigger on
+-- organization_members, every group of those organizations).
+CREATE FUNCTION delete_memberships_of_deleted_user() RETURNS trigger
+    LANGUAGE plpgsql
+AS $$
+BEGIN
+    IF NEW.deleted AND (TG_OP = 'INSERT' OR NOT OLD.deleted) THEN
+        DELETE FROM organization_members WHERE user_id = NEW.id;
+    END IF;
+    RETURN NEW;
+END;
+$$;
+
+CREATE TRIGGER trigger_delete_memberships_of_deleted_user
+    AFTER INSERT OR UPDATE ON users
+    FOR EACH ROW EXECUTE FUNCTION delete_memberships_of_deleted_user();
+
+-- An organization may only be soft-deleted once it is empty: no live template, no group but
+-- one (the everyone group), no live member but one (whoever deletes it cannot remove
+-- themselves). The prebuilds group and membership therefore hold a deletion back until the
+-- templates are gone and they are removed.
+CREATE FUNCTION protect_deleting_organizations() RETURNS trigger
+    LANGUAGE plpgsql
+AS $$
+DECLARE
+    n_templates bigint;
+    n_groups    bigint;
+    n_members   bigint;
+BEGIN
+    IF NOT (NEW.deleted AND NOT OLD.deleted) THEN
+        RETURN NEW;
+    END IF;
+    SELECT count(*) INTO n_templates FROM templates t
+    WHERE t.organization_id = OLD.id AND NOT t.deleted;
+    SELECT count(*) INTO n_groups FROM groups g WHERE g.organization_id = OLD.id;
+    SELECT count(*) INTO n_members FROM organization_members m
+        JOIN users u ON u.id = m.user_id
+    WHERE m.organization_id = OLD.id AND NOT u.deleted;
+    IF n_templates > 0 THEN
+        RAISE EXCEPTION 'cannot delete organization: it has % template(s) that must be deleted first',
+            n_templates;
+    END IF;
+    IF n_groups > 1 THEN
+        RAISE EXCEPTION 'cannot delete organization: it has % group(s) that must be deleted first',
+            n_groups - 1;
+    END IF;
+    IF n_members > 1 THEN
+        RAISE EXCEPTION 'cannot delete organization: it has % member(s) that must be removed first',
+            n_members - 1;
+    END IF;
+    RETURN NEW;
+END;
+$$;
+
+CREATE TRIGGER protect_deleting_organizations
+    BEFORE UPDATE ON organizations
+    FOR EACH ROW EXECUTE FUNCTION protect_deleting_organizations();
+
+-- ---------------------------------------------------------------- site settings
+
+-- Key/value site settings. Key 'prebuilds_settings' holds the prebuilds pause switch as JSON,
+-- {"reconciliation_paused": true|false}; while it is true the platform reconciles nothing.
+CREATE TABLE site_configs (
+    key   varchar(256) NOT NULL UNIQUE,
+    value text         NOT NULL
 );
 
 COMMIT;
