@@ -33,6 +33,12 @@ PF_DEFAULT_ORG=${PF_DEFAULT_ORG:-00000000-0000-4000-8000-0000000000d0}
 
 pf_uuid() { cat /proc/sys/kernel/random/uuid; }
 
+# Column names the flows use that a platform migration may rename (the platform's code follows
+# its schema): PF_COL_DESIRED for template_version_presets.desired_instances, PF_COL_TDELETED
+# for templates.deleted.
+pf_c_desired() { echo "${PF_COL_DESIRED:-desired_instances}"; }
+pf_c_tdeleted() { echo "${PF_COL_TDELETED:-deleted}"; }
+
 # pf_sql [PSQL ARGS]: run SQL from stdin (or -c) as the platform; tuples only, unaligned.
 pf_sql() {
     [ -n "$PF_DB" ] || {
@@ -49,7 +55,7 @@ pf_presets_sql() {
         name=${p%%=*}
         desired=${p#*=}
         [ "$desired" = "$p" ] && desired=null
-        printf "INSERT INTO template_version_presets (id, template_version_id, name, desired_instances,"
+        printf "INSERT INTO template_version_presets (id, template_version_id, name, %s," "$(pf_c_desired)"
         printf " invalidate_after_secs) VALUES ('%s', '%s', '%s', %s, 0);\n" "$(pf_uuid)" "$v" "$name" "$desired"
     done
 }
@@ -133,7 +139,7 @@ pf_preset_add() { pf_presets_sql "$1" "$2=$3" | pf_sql; }
 
 # pf_preset_desired VERSION PRESET N|null: the platform changes desired_instances.
 pf_preset_desired() {
-    pf_sql -c "UPDATE template_version_presets SET desired_instances = $3
+    pf_sql -c "UPDATE template_version_presets SET $(pf_c_desired) = $3
                WHERE template_version_id = '$1' AND name = '$2'"
 }
 
@@ -148,8 +154,8 @@ pf_version_unarchive() { pf_sql -c "UPDATE template_versions SET archived = fals
 # Deleting a version cascades to its presets.
 pf_version_delete() { pf_sql -c "DELETE FROM template_versions WHERE id = '$1'"; }
 
-pf_template_soft_delete() { pf_sql -c "UPDATE templates SET deleted = true, updated_at = now() WHERE id = '$1'"; }
-pf_template_restore() { pf_sql -c "UPDATE templates SET deleted = false, updated_at = now() WHERE id = '$1'"; }
+pf_template_soft_delete() { pf_sql -c "UPDATE templates SET $(pf_c_tdeleted) = true, updated_at = now() WHERE id = '$1'"; }
+pf_template_restore() { pf_sql -c "UPDATE templates SET $(pf_c_tdeleted) = false, updated_at = now() WHERE id = '$1'"; }
 
 # pf_org_soft_delete ORG: what the platform does to delete an organization. Its trigger refuses
 # while templates are live, groups other than everyone exist or members other than one remain,
@@ -157,7 +163,7 @@ pf_template_restore() { pf_sql -c "UPDATE templates SET deleted = false, updated
 # them), then flags the organization; each step its own statement, as the API does them.
 pf_org_soft_delete() {
     pf_sql <<SQL
-UPDATE templates SET deleted = true, updated_at = now() WHERE organization_id = '$1' AND NOT deleted;
+UPDATE templates SET $(pf_c_tdeleted) = true, updated_at = now() WHERE organization_id = '$1' AND NOT $(pf_c_tdeleted);
 DELETE FROM groups WHERE organization_id = '$1' AND id <> '$1';
 DELETE FROM organization_members WHERE organization_id = '$1' AND user_id <> '$PF_ADMIN';
 UPDATE organizations SET deleted = true, updated_at = now() WHERE id = '$1';
@@ -172,7 +178,7 @@ pf_org_restore() {
         echo "BEGIN;"
         echo "UPDATE organizations SET deleted = false, updated_at = now() WHERE id = '$org';"
         for t in "$@"; do
-            echo "UPDATE templates SET deleted = false, updated_at = now() WHERE id = '$t';"
+            echo "UPDATE templates SET $(pf_c_tdeleted) = false, updated_at = now() WHERE id = '$t';"
         done
         echo "COMMIT;"
     } | pf_sql
@@ -197,14 +203,14 @@ pf_multi_template_presets() {
         echo "BEGIN;"
         for ((i = n - 1; i >= 0; i--)); do
             t=${ts[$i]}
-            echo "INSERT INTO template_version_presets (id, template_version_id, name, desired_instances)"
+            echo "INSERT INTO template_version_presets (id, template_version_id, name, $(pf_c_desired))"
             echo " SELECT '$(pf_uuid)', active_version_id, 'bulk-$(pf_uuid | cut -c1-8)', $((i + 1))"
             echo " FROM templates WHERE id = '$t';"
         done
         for t in "$@"; do
-            echo "UPDATE template_version_presets p SET desired_instances = NULL FROM templates t"
+            echo "UPDATE template_version_presets p SET $(pf_c_desired) = NULL FROM templates t"
             echo " WHERE t.id = '$t' AND p.template_version_id = t.active_version_id;"
-            echo "UPDATE template_version_presets p SET desired_instances = 2 FROM templates t"
+            echo "UPDATE template_version_presets p SET $(pf_c_desired) = 2 FROM templates t"
             echo " WHERE t.id = '$t' AND p.template_version_id = t.active_version_id;"
         done
         echo "COMMIT;"
@@ -284,10 +290,10 @@ pf_run_all() {
 # desired_instances set), one a line, sorted.
 pf_expected_qualifying() {
     pf_sql -c "SELECT DISTINCT o.id FROM organizations o
-               JOIN templates t ON t.organization_id = o.id AND NOT t.deleted
+               JOIN templates t ON t.organization_id = o.id AND NOT t.$(pf_c_tdeleted)
                JOIN template_versions tv ON tv.template_id = t.id
                JOIN template_version_presets p ON p.template_version_id = tv.id
-               WHERE NOT o.deleted AND p.desired_instances IS NOT NULL ORDER BY 1"
+               WHERE NOT o.deleted AND p.$(pf_c_desired) IS NOT NULL ORDER BY 1"
 }
 
 # pf_not_converged [GROUP_NAME]: qualifying organizations that miss the membership, the group or
@@ -295,10 +301,10 @@ pf_expected_qualifying() {
 pf_not_converged() {
     local g=${1:-coderprebuiltworkspaces}
     pf_sql -c "WITH q AS (SELECT DISTINCT o.id FROM organizations o
-                 JOIN templates t ON t.organization_id = o.id AND NOT t.deleted
+                 JOIN templates t ON t.organization_id = o.id AND NOT t.$(pf_c_tdeleted)
                  JOIN template_versions tv ON tv.template_id = t.id
                  JOIN template_version_presets p ON p.template_version_id = tv.id
-                 WHERE NOT o.deleted AND p.desired_instances IS NOT NULL)
+                 WHERE NOT o.deleted AND p.$(pf_c_desired) IS NOT NULL)
                SELECT q.id FROM q WHERE NOT EXISTS (
                  SELECT 1 FROM organization_members m
                  JOIN groups g ON g.organization_id = m.organization_id AND g.name = '$g'
