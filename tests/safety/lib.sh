@@ -138,11 +138,12 @@ new_empty() {
     DB="$BASE dbname=$PDB"
 }
 
-# dump DB FILE [PG_DUMP ARGS]: the schema, comments and blank lines out, for diffing.
+# dump DB FILE [PG_DUMP ARGS]: the schema, for diffing: comments, blank lines and the random
+# \restrict key of newer pg_dump releases left out.
 dump() {
     local d=$1 f=$2
     shift 2
-    pg_dump -d "$BASE dbname=$d" --schema-only "$@" 2>"$f.err" | grep -v '^--' | grep -v '^$' >"$f"
+    pg_dump -d "$BASE dbname=$d" --schema-only "$@" 2>"$f.err" | grep -v '^--\|^$\|^\\restrict \|^\\unrestrict ' >"$f"
     [ -s "$f" ] || fail "pg_dump $d: $(head -n 1 "$f.err")"
 }
 
@@ -156,6 +157,8 @@ ours() {
                FROM pg_trigger t WHERE t.tgname LIKE 'prebuilds%'
              ORDER BY 1" || echo "(catalog query failed)"
 }
+
+converged() { [ -z "$(pf_not_converged)" ]; }
 
 # start_daemon LOG ARGS...: `prebuilds ARGS` in the background; sets DPID.
 start_daemon() {
