@@ -29,7 +29,9 @@
  *   (iii) the summary table equals a recount of templates with a configured preset;
  *   (iv)  no prebuilds_ function raised: prebuilds_summary_faults was never called;
  *   (v)   every qualifying organization is converged; every one-shot reconcile during the
- *         run exited 0 and no daemon pass failed.
+ *         run exited 0 and no daemon pass failed;
+ *   (vi)  before that, once the writers stop, the daemons alone converge everything within
+ *         5 s (interval 1 s, and --listen).
  *
  * Usage: platform_stress PREBUILDS_BINARY CONNINFO LOAD_PLATFORM_SH [--seconds S] [--writers W]
  *                        [--orgs N] [--seed X]
@@ -39,6 +41,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <getopt.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -88,14 +91,18 @@ enum cls { C_OK, C_SERIALIZATION, C_DEADLOCK, C_RULE, C_CONFLICT, C_OURS, C_OTHE
 typedef struct counts {
     long ops[N_OPS];
     long committed;
-    long serialization; /* platform's own serialization failures, retried */
-    long deadlock;      /* deadlocks among platform sessions only, retried */
-    long gave_up;       /* platform transactions abandoned after MAX_ATTEMPTS */
-    long rule;          /* refused by the platform's own trigger */
-    long conflict;      /* FK / unique violations between platform writers */
-    long ours;          /* failures because of prebuilds: the test fails */
-    long other;         /* unexplained: the test fails */
-    long skipped;       /* nothing to pick */
+    long serialization;  /* platform's own serialization failures, retried */
+    long deadlock;       /* deadlocks among platform sessions only, retried */
+    long gave_up;        /* platform transactions abandoned after MAX_ATTEMPTS */
+    long rule;           /* refused by the platform's own trigger, of which: */
+    long rule_templates; /*  a live template came back (another platform writer) */
+    long rule_ours_back; /*  the prebuilds group or membership was there again */
+    long rule_others;    /*  any other group or member */
+    long conflict;       /* FK / unique violations between platform writers */
+    long ours;           /* failures because of prebuilds: the test fails */
+    long other;          /* unexplained: the test fails */
+    long skipped;        /* nothing to pick */
+    double max_tx_ms;    /* the slowest committed platform transaction */
     char first_ours[600];
     char first_other[600];
 } counts;
@@ -108,7 +115,8 @@ typedef struct writer {
     unsigned seed;
     int fd;
     counts n;
-    PGresult *err; /* the failed statement's result */
+    PGresult *err;    /* the failed statement's result */
+    char cur_org[64]; /* the organization being soft-deleted, for a refusal's breakdown */
 } writer;
 
 static bool failed(writer *w);
@@ -380,6 +388,7 @@ static bool org_delete(writer *w, ctx *x)
         "'",
         "UPDATE organizations SET deleted = true, updated_at = now() WHERE id = $1"};
     const char *v[] = {x->org};
+    (void)snprintf(w->cur_org, sizeof(w->cur_org), "%s", x->org);
     for (int i = 0; i < 4; i++) {
         bool ok = false;
         for (int a = 0; a < MAX_ATTEMPTS && !ok; a++) {
@@ -514,6 +523,22 @@ static bool failed(writer *w)
         return true;
     case C_RULE:
         w->n.rule++;
+        if (strstr(text, "template") != NULL) {
+            w->n.rule_templates++;
+        } else {
+            const char *v[] = {w->cur_org};
+            char back[8] = "";
+            (void)q(w,
+                    "SELECT EXISTS (SELECT 1 FROM groups WHERE organization_id = $1 AND name = "
+                    "'" FL_GROUP
+                    "') OR EXISTS (SELECT 1 FROM organization_members WHERE organization_id = $1"
+                    " AND user_id = '" FL_USER_ID "')",
+                    1, v, back, sizeof(back));
+            if (strcmp(back, "t") == 0)
+                w->n.rule_ours_back++;
+            else
+                w->n.rule_others++;
+        }
         return false;
     case C_CONFLICT:
         w->n.conflict++;
@@ -536,8 +561,12 @@ static bool failed(writer *w)
 static bool run_tx(writer *w, bool (*body)(writer *, ctx *), ctx *x)
 {
     for (int a = 0; a < MAX_ATTEMPTS; a++) {
+        double t0 = fl_now_ms();
         if (tx(w, body, x)) {
             w->n.committed++;
+            double dt = fl_now_ms() - t0;
+            if (dt > w->n.max_tx_ms)
+                w->n.max_tx_ms = dt;
             return true;
         }
         if (!failed(w))
@@ -896,6 +925,37 @@ static void check_summary(PGconn *c)
     PQclear(r);
 }
 
+static bool wait_readable(int fd, double until)
+{
+    for (;;) {
+        double left = until - fl_now_ms();
+        if (left <= 0)
+            return false;
+        struct pollfd pfd = {.fd = fd, .events = POLLIN};
+        int r = poll(&pfd, 1, (int)left);
+        if (r > 0)
+            return true;
+        if (r < 0 && errno != EINTR)
+            return false;
+    }
+}
+
+/* A writer did not finish: who waits for what, for the report. */
+static void report_waits(const char *db)
+{
+    (void)printf("FAIL: a platform writer is stuck a minute after the end; sessions waiting:\n");
+    PGconn *c = fl_connect(db);
+    PGresult *r = PQexec(c, "SELECT pid, application_name, wait_event_type, wait_event,"
+                            " pg_blocking_pids(pid)::text, left(query, 200) FROM pg_stat_activity"
+                            " WHERE wait_event_type = 'Lock' OR state = 'active'");
+    for (int i = 0; PQresultStatus(r) == PGRES_TUPLES_OK && i < PQntuples(r); i++)
+        (void)printf("  pid %s (%s) %s/%s blocked by %s: %s\n", PQgetvalue(r, i, 0),
+                     PQgetvalue(r, i, 1), PQgetvalue(r, i, 2), PQgetvalue(r, i, 3),
+                     PQgetvalue(r, i, 4), PQgetvalue(r, i, 5));
+    PQclear(r);
+    PQfinish(c);
+}
+
 static void usage(const char *me)
 {
     (void)fprintf(stderr,
@@ -1002,12 +1062,19 @@ int main(int argc, char **argv)
     counts total;
     memset(&total, 0, sizeof(total));
     int reported = 0;
+    double give_up = deadline + 60000; /* a writer still busy a minute later is stuck */
     for (int i = 0; i < nwriters; i++) {
         counts c;
+        if (!wait_readable(fds[0], give_up)) {
+            report_waits(p.admin);
+            break;
+        }
         ssize_t n = read(fds[0], &c, sizeof(c));
         if (n != (ssize_t)sizeof(c))
             break;
         reported++;
+        if (c.max_tx_ms > total.max_tx_ms)
+            total.max_tx_ms = c.max_tx_ms;
         for (int k = 0; k < N_OPS; k++)
             total.ops[k] += c.ops[k];
         total.committed += c.committed;
@@ -1015,6 +1082,9 @@ int main(int argc, char **argv)
         total.deadlock += c.deadlock;
         total.gave_up += c.gave_up;
         total.rule += c.rule;
+        total.rule_templates += c.rule_templates;
+        total.rule_ours_back += c.rule_ours_back;
+        total.rule_others += c.rule_others;
         total.conflict += c.conflict;
         total.ours += c.ours;
         total.other += c.other;
@@ -1028,8 +1098,22 @@ int main(int argc, char **argv)
         (void)fl_stop(wpids[i]);
     recstats rs;
     memset(&rs, 0, sizeof(rs));
-    bool rs_ok = read(rfds[0], &rs, sizeof(rs)) == (ssize_t)sizeof(rs);
+    bool rs_ok = wait_readable(rfds[0], fl_now_ms() + 60000) &&
+                 read(rfds[0], &rs, sizeof(rs)) == (ssize_t)sizeof(rs);
     (void)fl_stop(rpid);
+
+    /* With the writers stopped, the daemons alone must converge every qualifying
+     * organization (their interval is 1 s; the notifications are already there). */
+    double settle0 = fl_now_ms(), settled = -1;
+    while (fl_now_ms() - settle0 < 5000) {
+        if (fl_long(ac, "SELECT count(*) FROM (" RECOUNT_STATUS ") r WHERE NOT"
+                        " ((e->>'has_prebuild_user')::bool AND"
+                        " (e->>'has_prebuild_user_in_group')::bool)") == 0) {
+            settled = fl_now_ms() - settle0;
+            break;
+        }
+        (void)usleep(20000);
+    }
 
     /* The daemons' own view, then stop them. */
     double dfailed[2], dpasses[2], dnotes[2];
@@ -1057,14 +1141,17 @@ int main(int argc, char **argv)
                  "  deadlocks among platform sessions (retried): %ld\n"
                  "  abandoned after %d attempts: %ld\n"
                  "  refused by platform rule (organization soft delete): %ld\n"
+                 "    (a live template again: %ld; the prebuilds group or membership there again,"
+                 " from our daemons or the platform's reconciler: %ld; other rows: %ld)\n"
                  "  FK/unique conflicts between platform writers: %ld\n"
                  "  picks that found nothing: %ld\n"
                  "  FAILED BECAUSE OF US: %ld%s%s\n"
                  "  unexplained errors: %ld%s%s\n",
                  total.committed, total.serialization, total.deadlock, MAX_ATTEMPTS, total.gave_up,
-                 total.rule, total.conflict, total.skipped, total.ours,
-                 total.ours ? "  first: " : "", total.first_ours, total.other,
-                 total.other ? "  first: " : "", total.first_other);
+                 total.rule, total.rule_templates, total.rule_ours_back, total.rule_others,
+                 total.conflict, total.skipped, total.ours, total.ours ? "  first: " : "",
+                 total.first_ours, total.other, total.other ? "  first: " : "", total.first_other);
+    (void)printf("slowest committed platform transaction: %.1f ms\n", total.max_tx_ms);
     (void)printf("one-shot reconciles: %ld runs, exit codes 0:%ld 1:%ld 3:%ld 4:%ld 5:%ld other:%ld"
                  "%s%s\n",
                  rs.runs, rs.codes[0], rs.codes[1], rs.codes[3], rs.codes[4], rs.codes[5],
@@ -1076,6 +1163,11 @@ int main(int argc, char **argv)
     (void)printf("final reconcile: exit %d: %s\n", frc, out);
     free(out);
 
+    char settle_what[160];
+    (void)snprintf(settle_what, sizeof(settle_what),
+                   "(vi) the daemons converged everything within 5 s of the writers' end (%.0f ms)",
+                   settled);
+    check(settled >= 0, settle_what);
     check(reported == nwriters, "every writer reported");
     check(total.ours == 0, "(i) no platform transaction failed because of us");
     check(total.other == 0, "(i) no unexplained platform error");
