@@ -523,6 +523,16 @@ int main(int argc, char **argv)
     double notes = port > 0 ? fl_metric(port, "prebuilds_notifications_total") : -1;
     double failed_i = port > 0 ? fl_metric(port, failed_series) : -1;
     int drc = fl_stop(daemon);
+    /* init --triggers installed them: the daemon must not tell the operator otherwise. */
+    char *logtext = NULL;
+    const char *cat[] = {"/bin/cat", logpath, NULL};
+    (void)fl_run(cat, &logtext, false);
+    if (logtext != NULL && strstr(logtext, "no notify triggers found") != NULL) {
+        (void)printf("FAIL: the daemon logged \"no notify triggers found\" although"
+                     " init --triggers installed them\n");
+        failures++;
+    }
+    free(logtext);
     (void)printf("daemon: notifications received %.0f, failed passes %.0f before flow (i) and"
                  " %.0f during it (the user deleted), exit code %d\n",
                  notes, failed, failed_i - failed, drc);
