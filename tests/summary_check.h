@@ -15,4 +15,17 @@
     " EXCEPT " PB_TEST_RECOUNT ") a) + (SELECT count(*) FROM (" PB_TEST_RECOUNT                    \
     " EXCEPT SELECT template_id FROM prebuilds_configured_templates) b)"
 
+/* PostgreSQL: the summary as a status statement sees it before the changes log is folded
+ * in (the templates a change names are recounted), against a recount. */
+#define PB_TEST_CHANGED                                                                            \
+    "SELECT tv.template_id FROM prebuilds_summary_changes c JOIN template_versions tv"             \
+    " ON tv.id = c.version_id UNION SELECT template_id FROM prebuilds_summary_changes"
+#define PB_TEST_EFFECTIVE                                                                          \
+    "(SELECT template_id FROM prebuilds_configured_templates WHERE template_id NOT IN"             \
+    " (SELECT template_id FROM (" PB_TEST_CHANGED ") x WHERE template_id IS NOT NULL)"             \
+    " UNION (" PB_TEST_RECOUNT " AND tv.template_id IN (" PB_TEST_CHANGED ")))"
+#define PB_TEST_EFFECTIVE_MISMATCHES_SQL                                                           \
+    "SELECT (SELECT count(*) FROM (" PB_TEST_EFFECTIVE " EXCEPT " PB_TEST_RECOUNT ") a)"           \
+    " + (SELECT count(*) FROM (" PB_TEST_RECOUNT " EXCEPT " PB_TEST_EFFECTIVE ") b)"
+
 #endif

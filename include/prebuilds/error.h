@@ -28,7 +28,9 @@
     X(NOTFOUND, -10, "not found")                                                                  \
     X(SCHEMA, -11, "schema mismatch")                                                              \
     X(IO, -12, "i/o error")                                                                        \
-    X(INTERNAL, -13, "internal error")
+    X(INTERNAL, -13, "internal error")                                                             \
+    X(PAUSED, -14, "reconciliation paused")                                                        \
+    X(INTERRUPTED, -15, "interrupted")
 
 enum {
 #define PB_ERRNO_ENUM(name, value, text) PB_E##name = (value),

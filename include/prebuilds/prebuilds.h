@@ -6,9 +6,14 @@
 
 #define PB_VERSION "0.1.0"
 
+#include "admin.h"
 #include "error.h"
+#include "model.h"
 #include "parse.h"
+#include "plan.h"
 #include "reconcile.h"
+#include "schema.h"
+#include "session.h"
 #include "store.h"
 
 #endif

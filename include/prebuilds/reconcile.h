@@ -9,37 +9,8 @@
 #include <stdint.h>
 
 #include "error.h"
+#include "plan.h"
 #include "store.h"
-
-/* Bits of pb_row_kind that a status row still needs. Pure; no I/O. */
-unsigned pb_plan_needs(const pb_status_row *row);
-
-typedef struct pb_plan_org {
-    char org_id[PB_UUID_LEN + 1];
-    char *org_name; /* owned by the plan */
-    unsigned needs; /* pb_row_kind bits */
-} pb_plan_org;
-
-/* The changes one pass needs: only organizations that need something are kept, so its
- * size follows the drift, not the data. Embedded: pb_plan_init / pb_plan_fini. */
-typedef struct pb_plan {
-    pb_plan_org *orgs;
-    size_t n_orgs, cap;
-    size_t n_considered;
-    size_t n_member, n_group, n_group_member;
-    bool user_missing; /* some row said the prebuilds user does not exist */
-} pb_plan;
-
-void pb_plan_init(pb_plan *p);
-void pb_plan_fini(pb_plan *p);
-
-/* Add one status row (borrowed) to the plan. */
-PB_MUST_CHECK int pb_plan_add(pb_plan *p, const pb_status_row *row);
-
-/* Org ids of the plan that need `kind`, sorted; the array is owned by the caller
- * (free()), the strings are borrowed from the plan. */
-PB_MUST_CHECK int pb_plan_org_ids(const pb_plan *p, pb_row_kind kind, const char ***out,
-                                  size_t *n_out);
 
 typedef struct pb_report {
     size_t organizations; /* qualifying organizations considered */
@@ -55,6 +26,8 @@ typedef struct pb_report {
     double duration_ms;
     unsigned attempts;
     bool dry_run;
+    bool paused;        /* the pause switch was on: nothing was written */
+    pb_user_state user; /* the prebuilds user as the status statement found it */
     size_t n_errors;
     char **errors; /* owned; pb_report_fini frees */
 } pb_report;

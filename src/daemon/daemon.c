@@ -90,8 +90,7 @@ typedef struct pb_daemon {
     int64_t next_connect_at, next_full_at, next_try_at;
     uint64_t watchdog_ms;
     int64_t next_watchdog_at;
-    bool have_version;
-    int64_t data_version;
+    bool trust_unchanged; /* the last full pass succeeded: an unchanged store needs no pass */
     char (*pending)[PB_UUID_LEN + 1];
     size_t n_pending;
     bool pending_overflow;
@@ -346,7 +345,7 @@ static void try_connect(pb_daemon *d)
     pb_backoff_reset(&d->backoff);
     d->db_up = true;
     d->listening = info.listening;
-    d->have_version = false;
+    d->trust_unchanged = false;
     set_role(d, info.leader);
     if (d->conf.listen && info.leader && !info.triggers_found && !d->triggers_warned) {
         d->triggers_warned = true;
@@ -415,23 +414,19 @@ static void run_pass(pb_daemon *d, bool full)
     pb_report r;
     pb_report_init(&r);
 
-    /* SQLite: no commit by anyone else since our last pass means nothing can be missing
-     * (our own commits do not move data_version, and they repaired what we saw). */
-    int64_t version = 0;
-    bool have_version = false;
-    if (pb_store_backend(d->store) == PB_BACKEND_SQLITE && full) {
-        if (pb_store_data_version(d->store, &version, &err) == 0) {
-            have_version = true;
-            if (d->have_version && version == d->data_version && !d->force_read) {
-                count_statements(d);
-                pb_metrics_pass(d->metrics, PB_PASS_SKIPPED,
-                                (double)(pb_clock_now(d->clock) - start) / 1e3, NULL, true,
-                                unix_now());
-                pb_log(PB_LOG_DEBUG, "pass skipped: no commit since the last pass", NULL);
-                goto out;
-            }
-        }
+    /* Nothing committed by anyone else since our last successful full pass means nothing
+     * can be missing (our own commits do not count, and they repaired what we saw). The
+     * store says whether it can tell (SQLite's data_version) or not (always "changed"). */
+    bool changed = true;
+    if (full && pb_store_changed(d->store, &changed, &err) == 0 && !changed && d->trust_unchanged &&
+        !d->force_read) {
+        count_statements(d);
+        pb_metrics_pass(d->metrics, PB_PASS_SKIPPED, (double)(pb_clock_now(d->clock) - start) / 1e3,
+                        NULL, true, unix_now());
+        pb_log(PB_LOG_DEBUG, "pass skipped: no commit since the last pass", NULL);
+        goto out;
     }
+    pb_err_clear(&err);
     pb_reconcile_opts o = {.org_ids = ids, .n_org_ids = n_ids, .added = log_added};
     pass_store = d->store;
     in_pass = 1;
@@ -451,10 +446,8 @@ static void run_pass(pb_daemon *d, bool full)
     const char *scope = full ? "full" : "notified";
     if (rc == 0) {
         d->force_read = false;
-        if (have_version) {
-            d->have_version = true;
-            d->data_version = version;
-        }
+        if (full)
+            d->trust_unchanged = true;
         if (result == PB_PASS_CONVERGED) {
             if (pb_log_enabled(PB_LOG_DEBUG))
                 pb_log(PB_LOG_DEBUG, "pass converged", "scope", scope, "organizations", orgs,
@@ -469,7 +462,7 @@ static void run_pass(pb_daemon *d, bool full)
             status_line("leader: repaired %zu rows in %zu organizations", added, r.organizations);
         }
     } else {
-        d->have_version = false;
+        d->trust_unchanged = false;
         pb_metrics_error(d->metrics, rc);
         if (stop_requested) {
             pb_log(PB_LOG_INFO, "pass cancelled for shutdown; its writes were rolled back", NULL);

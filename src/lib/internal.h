@@ -56,6 +56,11 @@ struct pb_store_vtable {
     int (*poll)(pb_store *s, pb_notify_cb cb, void *arg, pb_err *err);
     int (*data_version)(pb_store *s, int64_t *out, pb_err *err);
     void (*interrupt)(pb_store *s);
+    /* Optional (NULL: nothing to do / not supported, see store.c). */
+    int (*fold)(pb_store *s, pb_err *err);
+    int (*inspect)(pb_store *s, pb_schema_info *out, pb_err *err);
+    int (*uninstall)(pb_store *s, pb_removed_cb cb, void *arg, size_t *n_removed, pb_err *err);
+    int (*set_paused)(pb_store *s, bool paused, pb_err *err);
 };
 
 /* Every backend's struct starts with this header. */
@@ -63,6 +68,9 @@ struct pb_store {
     const struct pb_store_vtable *vt;
     pb_backend backend;
     pb_store_stats stats;
+    pb_status_info last; /* facts of the last status statement */
+    bool have_version;   /* data_version: `version` holds the last value seen */
+    int64_t version;
 };
 
 int pb__store_sqlite_open(const char *path, unsigned flags, pb_store **out, pb_err *err);
@@ -75,11 +83,10 @@ char *pb__ids_json(const char *const *ids, size_t n);
 char *pb__ids_pgarray(const char *const *ids, size_t n);
 
 /* Both backends carry the same migrations, one for one. */
-#define PB__SCHEMA_VERSION 3
+#define PB__SCHEMA_VERSION 4
 
-/* Names of SQL objects used by both backends. */
-#define PB__TABLES_REQUIRED                                                                        \
-    "users", "organizations", "organization_members", "groups", "group_members", "templates",      \
-        "template_versions", "template_version_presets"
+/* The one list of the platform's tables the reconciler needs. */
+extern const char *const pb__tables_required[];
+#define PB__N_TABLES_REQUIRED 8
 
 #endif

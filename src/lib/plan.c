@@ -36,8 +36,6 @@ void pb_plan_fini(pb_plan *p)
 int pb_plan_add(pb_plan *p, const pb_status_row *row)
 {
     p->n_considered++;
-    if (!row->user_exists)
-        p->user_missing = true;
     unsigned needs = pb_plan_needs(row);
     if (needs == 0)
         return 0;

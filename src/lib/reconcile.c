@@ -86,15 +86,30 @@ static int attempt(pb_store *s, const pb_target *t, const pb_reconcile_opts *o, 
     r->memberships_planned = plan.n_member;
     r->groups_planned = plan.n_group;
     r->group_memberships_planned = plan.n_group_member;
-    if (plan.n_orgs == 0 || o->dry_run)
+    pb_status_info info;
+    pb_store_status_info(s, &info);
+    r->paused = info.paused;
+    r->user = info.user;
+    if (info.paused) {
+        rc = pb__err_set(err, PB_EPAUSED,
+                         "reconciliation is paused (site_configs \"prebuilds_settings\" has "
+                         "\"reconciliation_paused\": true): nothing written");
         goto out;
-    if (plan.user_missing) {
+    }
+    if (info.user != PB_USER_OK) {
         rc = pb__err_set(err, PB_ENOUSER,
-                         "prebuilds user %s not found in users: run init or pass the right "
-                         "--user-id",
+                         info.user == PB_USER_DELETED
+                             ? "prebuilds user %s is soft-deleted (users.deleted): nothing written "
+                               "until the platform restores it"
+                             : "prebuilds user %s not found in users: run init or pass the right "
+                               "--user-id",
                          t->user_id);
         goto out;
     }
+    if (info.summary_pending && !o->dry_run && (rc = pb_store_fold(s, err)) != 0)
+        goto out;
+    if (plan.n_orgs == 0 || o->dry_run)
+        goto out;
     if ((rc = pb_plan_org_ids(&plan, PB_ROW_MEMBER, &member_ids, &n_member)) != 0 ||
         (rc = pb_plan_org_ids(&plan, PB_ROW_GROUP, &group_ids, &n_group)) != 0 ||
         (rc = pb_plan_org_ids(&plan, PB_ROW_GROUP_MEMBER, &gm_ids, &n_gm)) != 0) {

@@ -6,6 +6,10 @@
 
 #include "internal.h"
 
+const char *const pb__tables_required[PB__N_TABLES_REQUIRED] = {
+    "users",         "organizations", "organization_members", "groups",
+    "group_members", "templates",     "template_versions",    "template_version_presets"};
+
 void pb_target_init_default(pb_target *t)
 {
     pb__strlcpy(t->user_id, PB_DEFAULT_USER_ID, sizeof(t->user_id));
@@ -67,6 +71,7 @@ int pb_store_status(pb_store *s, const pb_target *t, const char *const *org_ids,
             return pb__err_set(err, PB_EINVAL, "invalid organization id \"%s\": not lowercase",
                                org_ids[i]);
     }
+    memset(&s->last, 0, sizeof(s->last));
     return s->vt->status(s, t, org_ids, n_org_ids, cb, arg, err);
 }
 
@@ -209,13 +214,56 @@ int pb_store_poll(pb_store *s, pb_notify_cb cb, void *arg, pb_err *err)
     return s->vt->poll != NULL ? s->vt->poll(s, cb, arg, err) : 0;
 }
 
-int pb_store_data_version(pb_store *s, int64_t *out, pb_err *err)
+int pb_store_changed(pb_store *s, bool *changed, pb_err *err)
 {
     pb_err_clear(err);
-    *out = 0;
+    *changed = true;
     if (s->vt->data_version == NULL)
-        return pb__err_set(err, PB_EINVAL, "data version: only SQLite has one");
-    return s->vt->data_version(s, out, err);
+        return 0; /* no cheap way to tell: always look */
+    int64_t v = 0;
+    int rc = s->vt->data_version(s, &v, err);
+    if (rc != 0)
+        return rc;
+    *changed = !s->have_version || v != s->version;
+    s->have_version = true;
+    s->version = v;
+    return 0;
+}
+
+void pb_store_status_info(const pb_store *s, pb_status_info *out)
+{
+    *out = s->last;
+}
+
+int pb_store_fold(pb_store *s, pb_err *err)
+{
+    pb_err_clear(err);
+    return s->vt->fold != NULL ? s->vt->fold(s, err) : 0;
+}
+
+int pb_store_inspect(pb_store *s, pb_schema_info *out, pb_err *err)
+{
+    pb_err_clear(err);
+    memset(out, 0, sizeof(*out));
+    return s->vt->inspect(s, out, err);
+}
+
+int pb_store_uninstall(pb_store *s, pb_removed_cb cb, void *arg, size_t *n_removed, pb_err *err)
+{
+    pb_err_clear(err);
+    *n_removed = 0;
+    if (s->vt->uninstall == NULL)
+        return pb__err_set(
+            err, PB_ESCHEMA,
+            "uninstall: this SQLite database is prebuilds' own: there is nothing "
+            "installed in someone else's schema to remove (delete the file instead)");
+    return s->vt->uninstall(s, cb, arg, n_removed, err);
+}
+
+int pb_store_set_paused(pb_store *s, bool paused, pb_err *err)
+{
+    pb_err_clear(err);
+    return s->vt->set_paused(s, paused, err);
 }
 
 void pb_store_interrupt(pb_store *s)

@@ -22,7 +22,6 @@ static pb_status_row row_of(const char *id, bool member, bool group, bool in_gro
     if (group)
         pb__strlcpy(r.group_id, "aaaaaaaa-0000-4000-8000-000000000000", sizeof(r.group_id));
     r.in_group = in_group;
-    r.user_exists = true;
     return r;
 }
 
@@ -69,7 +68,6 @@ static void test_plan_keeps_only_drift(void **state)
     assert_int_equal(p.n_member, 2);
     assert_int_equal(p.n_group, 1);
     assert_int_equal(p.n_group_member, 2);
-    assert_false(p.user_missing);
 
     const char **ids = NULL;
     size_t n = 0;
@@ -108,18 +106,6 @@ static void test_plan_grows_and_copies_names(void **state)
     pb_plan_fini(&p);
 }
 
-static void test_plan_notes_missing_user(void **state)
-{
-    (void)state;
-    pb_plan p;
-    pb_plan_init(&p);
-    pb_status_row r = row_of("00000000-0000-4000-8000-000000000001", false, false, false);
-    r.user_exists = false;
-    assert_int_equal(pb_plan_add(&p, &r), 0);
-    assert_true(p.user_missing);
-    pb_plan_fini(&p);
-}
-
 static void test_plan_out_of_memory(void **state)
 {
     (void)state;
@@ -145,7 +131,6 @@ int main(void)
         cmocka_unit_test(test_needs_every_combination),
         cmocka_unit_test(test_plan_keeps_only_drift),
         cmocka_unit_test(test_plan_grows_and_copies_names),
-        cmocka_unit_test(test_plan_notes_missing_user),
         cmocka_unit_test(test_plan_out_of_memory),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,0 +1,23 @@
+# Turns the library's .sql files into C strings at build time, so the SQL stays readable
+# (and runnable by hand with psql or sqlite3) while the library carries it inside.
+# Invoked as: cmake -DOUT=file.c -DHDR=file.h -DFILES=a.sql,b.sql -DBASE=dir -P embed_sql.cmake
+set(c "/* Generated from the .sql files under src/lib/sql/ at build time: do not edit. */\n")
+string(APPEND c "#include \"sql.h\"\n\n")
+set(h "/* Generated: the SQL scripts of src/lib/sql/, embedded as strings. */\n")
+string(APPEND h "#ifndef PB_SQL_EMBED_H\n#define PB_SQL_EMBED_H\n\n")
+string(REPLACE "," ";" FILES "${FILES}")
+foreach(f ${FILES})
+  file(RELATIVE_PATH rel ${BASE} ${f})
+  string(REGEX REPLACE "\\.sql$" "" name ${rel})
+  string(REGEX REPLACE "[^A-Za-z0-9]" "_" name ${name})
+  file(READ ${f} hex HEX)
+  string(REGEX REPLACE "([0-9a-f][0-9a-f])" "0x\\1," bytes "${hex}")
+  string(REGEX REPLACE "((0x[0-9a-f][0-9a-f],){16})" "\\1\n    " bytes "${bytes}")
+  string(APPEND c "const char pb__sql_${name}[] = {\n    ${bytes}0x00};\n\n")
+  string(APPEND h "extern const char pb__sql_${name}[]; /* ${rel} */\n")
+endforeach()
+string(APPEND h "\n#endif\n")
+file(WRITE ${OUT}.tmp "${c}")
+file(WRITE ${HDR}.tmp "${h}")
+execute_process(COMMAND ${CMAKE_COMMAND} -E copy_if_different ${OUT}.tmp ${OUT})
+execute_process(COMMAND ${CMAKE_COMMAND} -E copy_if_different ${HDR}.tmp ${HDR})

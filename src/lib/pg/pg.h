@@ -1,0 +1,132 @@
+/* The PostgreSQL backend's private interface: the store struct, the prepared statements of
+ * a pass, and the connection and execution helpers every concern of the backend shares
+ * (conn.c). Files by concern: conn.c (errors, connection, pipelines, simple statements),
+ * pass.c (status, writes, the summary's fold), schema.c (init, migrations, what init
+ * installs on a platform's database, uninstall, the pause switch), admin.c (data commands
+ * and seed), session.c (the daemon's session). */
+#ifndef PB_PG_H
+#define PB_PG_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+
+#include <libpq-fe.h>
+
+#include "internal.h"
+#include "sql.h"
+
+enum {
+    PST_STATUS_ALL,
+    PST_STATUS_SOME,
+    PST_SUMMARY_ALL,
+    PST_SUMMARY_SOME,
+    PST_WRITE_ORG,
+    PST_WRITE_GROUP_MEMBER,
+    PST_FOLD_LOCK,
+    PST_FOLD,
+    PST_BEGIN,
+    PST_COMMIT,
+    PST_COUNT
+};
+
+
+typedef struct pb__pg_stmt {
+    const char *name;
+    const char *sql;
+} pb__pg_stmt;
+
+/* The pass's statements, prepared once per connection (pass.c). */
+extern const pb__pg_stmt pb__pg_stmts[PST_COUNT];
+
+typedef struct pg_store {
+    pb_store base;
+    PGconn *conn; /* NULL before the first pb_store_connect of a PB_OPEN_MANUAL store */
+    bool prepared[PST_COUNT];
+    bool summary;    /* this session's join-form status found a summary it can trust */
+    bool manual;     /* PB_OPEN_MANUAL: never reconnect behind the caller's back */
+    char *conninfo;  /* owned copy, for reconnecting; holds secrets: never printed */
+    char where[256]; /* host/port/db, never the password, for messages */
+    /* For pb_store_interrupt from a signal handler: swapped atomically, and cleared
+     * before the object it points to is freed. */
+    _Atomic(PGcancel *) cancel;
+} pg_store;
+
+
+/* ---- conn.c ---- */
+
+/* Classify a failed result by SQLSTATE into a PB_E* code, with a message naming `what`. */
+int pb__pg_result_error(pg_store *s, const PGresult *res, const char *what, pb_err *err);
+int pb__pg_conn_error(pg_store *s, pb_err *err);
+void pb__pg_forget_prepared(pg_store *s);
+void pb__pg_drop_cancel(pg_store *s);
+void pb__pg_quiet_notices(void *arg, const char *message);
+void pb__pg_session_started(pg_store *s);
+extern const char *const pb__pg_conn_keys[];
+void pb__pg_conn_values(const pg_store *s, const char *vals[8]);
+int pb__pg_ensure_connected(pg_store *s, pb_err *err);
+void pb__pg_reset_connection(pg_store *s);
+
+typedef struct pipe_item {
+    int stmt; /* PST_* */
+    int n_params;
+    const char *params[6];
+    bool single_row;  /* stream rows one by one */
+    const char *what; /* for errors */
+} pipe_item;
+
+typedef int (*row_fn)(const PGresult *res, int item, void *arg);
+
+/* Send the items as one pipeline with one Sync (one round trip, one implicit
+ * transaction), preparing statements this connection has not seen, and hand every row to
+ * `on_row`. The first error wins; the rest of the pipeline is drained. */
+int pb__pg_run_pipeline(pg_store *s, const pipe_item *items, int n_items, row_fn on_row, void *arg,
+                        pb_err *err);
+
+/* One statement with text parameters; *out (if given) receives the result, which the caller
+ * PQclears. Checks the result has a command or tuples status. */
+int pb__pg_exec_params(pg_store *s, const char *sql, int n_params, const char *const *params,
+                       PGresult **out, const char *what, pb_err *err);
+int pb__pg_exec_simple(pg_store *s, const char *sql, const char *what, pb_err *err);
+int pb__pg_query_int(pg_store *s, const char *sql, int n_params, const char *const *params,
+                     int *out, const char *what, pb_err *err);
+/* A multi-statement script (simple query protocol), server notices silenced. */
+int pb__pg_exec_script(pg_store *s, const char *sql, const char *what, pb_err *err);
+void pb__pg_rollback_quietly(pg_store *s);
+
+/* ---- the vtable, by concern ---- */
+
+int pb__pg_status(pb_store *base, const pb_target *t, const char *const *ids, size_t n_ids,
+                  pb_status_cb cb, void *arg, pb_err *err);
+int pb__pg_fold(pb_store *base, pb_err *err);
+int pb__pg_apply(pb_store *base, const pb_target *t, const pb_write_set *w, pb_added_cb added,
+                 void *added_arg, pb_write_result *res, pb_err *err);
+int pb__pg_init(pb_store *base, const pb_target *t, const pb_init_opts *o, pb_init_result *res,
+                pb_err *err);
+int pb__pg_create(pb_store *base, pb_obj_kind kind, const char *id, const char *parent_id,
+                  const char *name, int64_t desired, const char *created_by, pb_err *err);
+int pb__pg_list(pb_store *base, pb_obj_kind kind, const char *parent_id, pb_obj_cb cb, void *arg,
+                pb_err *err);
+int pb__pg_remove(pb_store *base, const pb_target *t, pb_row_kind kind, const char *org_id,
+                  size_t *n_removed, pb_err *err);
+int pb__pg_find_org(pb_store *base, const char *id_or_name, char out[PB_UUID_LEN + 1],
+                    pb_err *err);
+int pb__pg_seed(pb_store *base, const pb_target *t, const pb_seed_opts *o, pb_seed_result *res,
+                pb_err *err);
+int pb__pg_connect(pb_store *base, int cancel_fd, int timeout_ms, pb_err *err);
+bool pb__pg_connected(const pb_store *base);
+int pb__pg_session(pb_store *base, const pb_session_opts *o, bool try_only, pb_session_info *info,
+                   pb_err *err);
+int pb__pg_wait_fd(const pb_store *base);
+int pb__pg_poll(pb_store *base, pb_notify_cb cb, void *arg, pb_err *err);
+void pb__pg_interrupt(pb_store *base);
+
+/* schema.c: install (or rebuild) the summary and the notify triggers, as the platform
+ * tables' owner when `foreign`; what is there; uninstall; the pause switch. */
+int pb__pg_summary_install(pg_store *s, bool foreign, pb_init_result *res, pb_err *err);
+int pb__pg_notify_install(pg_store *s, bool foreign, const pb_target *t, pb_init_result *res,
+                          pb_err *err);
+int pb__pg_inspect(pb_store *base, pb_schema_info *out, pb_err *err);
+int pb__pg_uninstall(pb_store *base, pb_removed_cb cb, void *arg, size_t *n_removed, pb_err *err);
+int pb__pg_set_paused(pb_store *base, bool paused, pb_err *err);
+
+#endif

@@ -1,0 +1,165 @@
+/* PostgreSQL backend, the daemon's session: a non-blocking connect that a signal can
+ * interrupt, the one statement that sets a session up (timeouts, leader lock, triggers
+ * found), LISTEN, notifications and cancelling a statement in flight. */
+#include <inttypes.h>
+#include <poll.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "pg.h"
+
+/* ---- long-running use ---- */
+
+static int64_t mono_ms(void)
+{
+    struct timespec ts;
+    (void)clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* A non-blocking connect (PQconnectStartParams + PQconnectPoll), so a daemon waiting for
+ * an unreachable server still answers its signals: `cancel_fd` becoming readable ends
+ * the wait. connect_timeout does not apply to this API; `timeout_ms` does. */
+int pb__pg_connect(pb_store *base, int cancel_fd, int timeout_ms, pb_err *err)
+{
+    pg_store *s = (pg_store *)base;
+    if (s->conn != NULL && PQstatus(s->conn) == CONNECTION_OK)
+        return 0;
+    pb__pg_forget_prepared(s);
+    pb__pg_drop_cancel(s);
+    if (s->conn != NULL)
+        PQfinish(s->conn);
+    const char *vals[8];
+    pb__pg_conn_values(s, vals);
+    s->conn = PQconnectStartParams(pb__pg_conn_keys, vals, 1);
+    if (s->conn == NULL)
+        return pb__err_set(err, PB_ENOMEM, "connect: out of memory");
+    int64_t deadline = mono_ms() + (timeout_ms > 0 ? timeout_ms : 10000);
+    PostgresPollingStatusType st = PGRES_POLLING_WRITING;
+    while (PQstatus(s->conn) != CONNECTION_BAD && st != PGRES_POLLING_OK &&
+           st != PGRES_POLLING_FAILED) {
+        struct pollfd fds[2] = {
+            {.fd = PQsocket(s->conn), .events = st == PGRES_POLLING_READING ? POLLIN : POLLOUT},
+            {.fd = cancel_fd, .events = POLLIN},
+        };
+        int64_t left = deadline - mono_ms();
+        if (left <= 0) {
+            (void)pb__err_set(err, PB_ECONNECT, "connect to %s: timeout after %d ms", s->where,
+                              timeout_ms);
+            goto fail;
+        }
+        int n = poll(fds, cancel_fd >= 0 ? 2 : 1, (int)left);
+        if (n < 0)
+            continue; /* EINTR: a signal; the cancel fd says whether it matters */
+        if (cancel_fd >= 0 && (fds[1].revents & POLLIN)) {
+            (void)pb__err_set(err, PB_ECONNECT, "connect to %s: interrupted", s->where);
+            goto fail;
+        }
+        if (n > 0)
+            st = PQconnectPoll(s->conn);
+    }
+    if (PQstatus(s->conn) != CONNECTION_OK) {
+        int rc = pb__pg_conn_error(s, err);
+        PQfinish(s->conn);
+        s->conn = NULL;
+        return rc;
+    }
+    pb__pg_session_started(s);
+    return 0;
+fail:
+    if (err != NULL)
+        err->retryable = true;
+    PQfinish(s->conn);
+    s->conn = NULL;
+    return PB_ECONNECT;
+}
+
+bool pb__pg_connected(const pb_store *base)
+{
+    const pg_store *s = (const pg_store *)base;
+    return s->conn != NULL && PQstatus(s->conn) == CONNECTION_OK;
+}
+
+int pb__pg_session(pb_store *base, const pb_session_opts *o, bool try_only,
+                      pb_session_info *info, pb_err *err)
+{
+    pg_store *s = (pg_store *)base;
+    char st_ms[24], lk_ms[24], lock_id[24];
+    (void)snprintf(st_ms, sizeof(st_ms), "%d",
+                   o->statement_timeout_ms > 0 ? o->statement_timeout_ms : 0);
+    (void)snprintf(lk_ms, sizeof(lk_ms), "%d", o->lock_timeout_ms > 0 ? o->lock_timeout_ms : 0);
+    (void)snprintf(lock_id, sizeof(lock_id), "%" PRId64, o->lock_id);
+    PGresult *res = NULL;
+    int rc;
+    if (try_only) {
+        const char *p[1] = {lock_id};
+        rc = pb__pg_exec_params(s, "SELECT pg_try_advisory_lock($1::bigint), true, false", 1, p, &res,
+                         "try the leader lock", err);
+    } else {
+        /* Session-level lock: held for as long as this connection lives, released by the
+         * server the moment it ends, so a follower's next try wins. The timeouts bound
+         * every statement of every pass on this session. JIT is off for this session
+         * only: compiling the status statement costs more than it saves (docs/BENCHMARKS.md:
+         * at 10k organizations 33 ms of compilation for a 31 ms statement). */
+        const char *p[4] = {st_ms, lk_ms, o->leader_lock ? "true" : "false", lock_id};
+        rc = pb__pg_exec_params(s,
+                         "SELECT CASE WHEN $3::bool THEN pg_try_advisory_lock($4::bigint)"
+                         " ELSE true END,"
+                         " set_config('statement_timeout', $1, false) IS NOT NULL"
+                         " AND set_config('lock_timeout', $2, false) IS NOT NULL"
+                         " AND set_config('jit', 'off', false) IS NOT NULL,"
+                         " EXISTS (SELECT 1 FROM pg_catalog.pg_trigger"
+                         "  WHERE tgname = 'prebuilds_notify_preset_insert')",
+                         4, p, &res, "set up session", err);
+    }
+    if (rc != 0)
+        return rc;
+    info->leader = PQntuples(res) == 1 && PQgetvalue(res, 0, 0)[0] == 't';
+    info->triggers_found = PQntuples(res) == 1 && PQgetvalue(res, 0, 2)[0] == 't';
+    PQclear(res);
+    if (info->leader && o->listen) {
+        if ((rc = pb__pg_exec_params(s, "LISTEN " PB_NOTIFY_CHANNEL, 0, NULL, NULL, "listen", err)) != 0)
+            return rc;
+        info->listening = true;
+    }
+    return 0;
+}
+
+int pb__pg_wait_fd(const pb_store *base)
+{
+    const pg_store *s = (const pg_store *)base;
+    return pb__pg_connected(base) ? PQsocket(s->conn) : -1;
+}
+
+int pb__pg_poll(pb_store *base, pb_notify_cb cb, void *arg, pb_err *err)
+{
+    pg_store *s = (pg_store *)base;
+    int rc = pb__pg_ensure_connected(s, err);
+    if (rc != 0)
+        return rc;
+    if (PQconsumeInput(s->conn) != 1 || PQstatus(s->conn) != CONNECTION_OK) {
+        rc = pb__pg_conn_error(s, err);
+        pb__pg_reset_connection(s);
+        return rc;
+    }
+    PGnotify *n;
+    while ((n = PQnotifies(s->conn)) != NULL) {
+        if (cb != NULL)
+            cb(n->relname, n->extra, arg);
+        PQfreemem(n);
+    }
+    return 0;
+}
+
+void pb__pg_interrupt(pb_store *base)
+{
+    pg_store *s = (pg_store *)base;
+    PGcancel *c = atomic_load(&s->cancel);
+    if (c != NULL) {
+        char errbuf[256]; /* PQcancel is async-signal-safe; its message is not needed */
+        (void)PQcancel(c, errbuf, (int)sizeof(errbuf));
+    }
+}
+

@@ -1,0 +1,184 @@
+-- The configured-templates summary (PostgreSQL): which templates have, in any version, a
+-- preset whose desired_instances is set. `prebuilds init --summary` runs this script in one
+-- transaction, as the role that owns the platform's tables; migration 3 runs it on our own
+-- schema. It is idempotent: running it again reinstalls this version's objects and recounts.
+--
+-- Safety beside a live platform:
+-- * The triggers only append to prebuilds_summary_changes: no lock on any platform row, no
+--   unique index to wait on, no read of another table. The reconciler folds the changes in
+--   (recounting just the templates they name) under its own advisory lock.
+-- * They never raise. Any error is swallowed after bumping prebuilds_summary_faults (a
+--   sequence: the bump survives a rollback), and a summary with faults is not trusted: the
+--   status statement then reads the platform's tables until `init --summary` runs again.
+-- * They are statement-level with transition tables and name no column in their
+--   definitions (no WHEN, no UPDATE OF), so the platform may add, drop, rename or retype any
+--   column; their bodies read columns through to_jsonb(), which never fails on a missing one.
+-- * The functions are SECURITY DEFINER so that any role writing the platform's tables can
+--   append to our log, but they are owned by the owner of those tables (init switches to that
+--   role first), so they never run with more rights than the platform already has.
+--
+-- Runnable by hand: psql -v ON_ERROR_STOP=1 -1 -f summary.sql, as the tables' owner.
+
+-- Objects of the first design (exact counts under advisory locks), if an older build
+-- installed them.
+DROP TRIGGER IF EXISTS prebuilds_configured_preset_insert ON template_version_presets;
+DROP TRIGGER IF EXISTS prebuilds_configured_preset_delete ON template_version_presets;
+DROP TRIGGER IF EXISTS prebuilds_configured_preset_update ON template_version_presets;
+DROP TRIGGER IF EXISTS prebuilds_configured_version_delete ON template_versions;
+DROP TRIGGER IF EXISTS prebuilds_configured_version_update ON template_versions;
+DROP FUNCTION IF EXISTS prebuilds_configured_preset();
+DROP FUNCTION IF EXISTS prebuilds_configured_version();
+DROP FUNCTION IF EXISTS prebuilds_configured_recount(uuid);
+DROP FUNCTION IF EXISTS prebuilds_configured_lock(uuid, boolean);
+DROP FUNCTION IF EXISTS prebuilds_configured_lock_bucket(integer, boolean);
+DROP FUNCTION IF EXISTS prebuilds_configured_bucket(uuid);
+
+CREATE TABLE IF NOT EXISTS prebuilds_configured_templates (template_id uuid PRIMARY KEY);
+
+-- One row per statement that may have changed whether a version (version_id) or a template
+-- (template_id) has a configured preset. No key: appending never waits for anyone.
+CREATE TABLE IF NOT EXISTS prebuilds_summary_changes (version_id uuid, template_id uuid);
+
+DROP SEQUENCE IF EXISTS prebuilds_summary_faults;
+CREATE SEQUENCE prebuilds_summary_faults;
+
+-- Presets: the versions whose set of configured presets differs between the rows before and
+-- after the statement. A version with a configured preset among the old rows and among the
+-- new ones had one before and has one after, so only the symmetric difference can change.
+CREATE OR REPLACE FUNCTION prebuilds_summary_presets() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER AS $fn$
+BEGIN
+    BEGIN
+        IF TG_OP = 'INSERT' THEN
+            INSERT INTO prebuilds_summary_changes (version_id)
+            SELECT DISTINCT (r ->> 'template_version_id')::uuid
+            FROM (SELECT to_jsonb(n) AS r FROM prebuilds_new n) x
+            WHERE r ->> 'desired_instances' IS NOT NULL;
+        ELSIF TG_OP = 'DELETE' THEN
+            INSERT INTO prebuilds_summary_changes (version_id)
+            SELECT DISTINCT (r ->> 'template_version_id')::uuid
+            FROM (SELECT to_jsonb(o) AS r FROM prebuilds_old o) x
+            WHERE r ->> 'desired_instances' IS NOT NULL;
+        ELSE
+            INSERT INTO prebuilds_summary_changes (version_id)
+            SELECT v::uuid FROM (
+                (SELECT r ->> 'template_version_id' AS v
+                 FROM (SELECT to_jsonb(n) AS r FROM prebuilds_new n) x
+                 WHERE r ->> 'desired_instances' IS NOT NULL
+                 EXCEPT
+                 SELECT r ->> 'template_version_id'
+                 FROM (SELECT to_jsonb(o) AS r FROM prebuilds_old o) x
+                 WHERE r ->> 'desired_instances' IS NOT NULL)
+                UNION
+                (SELECT r ->> 'template_version_id'
+                 FROM (SELECT to_jsonb(o) AS r FROM prebuilds_old o) x
+                 WHERE r ->> 'desired_instances' IS NOT NULL
+                 EXCEPT
+                 SELECT r ->> 'template_version_id'
+                 FROM (SELECT to_jsonb(n) AS r FROM prebuilds_new n) x
+                 WHERE r ->> 'desired_instances' IS NOT NULL)) d
+            WHERE v IS NOT NULL;
+        END IF;
+    EXCEPTION WHEN OTHERS THEN
+        BEGIN
+            PERFORM nextval('prebuilds_summary_faults');
+        EXCEPTION WHEN OTHERS THEN
+            NULL; -- the sequence is gone too: the status statement notices that itself
+        END;
+    END;
+    RETURN NULL;
+END
+$fn$;
+
+-- Versions: the templates a version left or joined (the platform attaches a new template's
+-- version with an UPDATE, after its presets exist), and those of deleted versions. A new
+-- version has no preset yet, so inserts need nothing.
+CREATE OR REPLACE FUNCTION prebuilds_summary_versions() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER AS $fn$
+BEGIN
+    BEGIN
+        IF TG_OP = 'DELETE' THEN
+            INSERT INTO prebuilds_summary_changes (template_id)
+            SELECT DISTINCT (r ->> 'template_id')::uuid
+            FROM (SELECT to_jsonb(o) AS r FROM prebuilds_old o) x
+            WHERE r ->> 'template_id' IS NOT NULL;
+        ELSE
+            INSERT INTO prebuilds_summary_changes (template_id)
+            SELECT DISTINCT t::uuid FROM (
+                (SELECT r ->> 'id' AS v, r ->> 'template_id' AS t
+                 FROM (SELECT to_jsonb(n) AS r FROM prebuilds_new n) x
+                 EXCEPT
+                 SELECT r ->> 'id', r ->> 'template_id'
+                 FROM (SELECT to_jsonb(o) AS r FROM prebuilds_old o) x)
+                UNION
+                (SELECT r ->> 'id', r ->> 'template_id'
+                 FROM (SELECT to_jsonb(o) AS r FROM prebuilds_old o) x
+                 EXCEPT
+                 SELECT r ->> 'id', r ->> 'template_id'
+                 FROM (SELECT to_jsonb(n) AS r FROM prebuilds_new n) x)) d
+            WHERE t IS NOT NULL;
+        END IF;
+    EXCEPTION WHEN OTHERS THEN
+        BEGIN
+            PERFORM nextval('prebuilds_summary_faults');
+        EXCEPTION WHEN OTHERS THEN
+            NULL;
+        END;
+    END;
+    RETURN NULL;
+END
+$fn$;
+
+-- Named after the platform's own RI_ConstraintTrigger_* (which sort first), so a version's
+-- delete is seen after the cascade removed its presets.
+DROP TRIGGER IF EXISTS prebuilds_summary_presets_ins ON template_version_presets;
+DROP TRIGGER IF EXISTS prebuilds_summary_presets_upd ON template_version_presets;
+DROP TRIGGER IF EXISTS prebuilds_summary_presets_del ON template_version_presets;
+DROP TRIGGER IF EXISTS prebuilds_summary_versions_upd ON template_versions;
+DROP TRIGGER IF EXISTS prebuilds_summary_versions_del ON template_versions;
+CREATE TRIGGER prebuilds_summary_presets_ins AFTER INSERT ON template_version_presets
+    REFERENCING NEW TABLE AS prebuilds_new
+    FOR EACH STATEMENT EXECUTE FUNCTION prebuilds_summary_presets();
+CREATE TRIGGER prebuilds_summary_presets_upd AFTER UPDATE ON template_version_presets
+    REFERENCING OLD TABLE AS prebuilds_old NEW TABLE AS prebuilds_new
+    FOR EACH STATEMENT EXECUTE FUNCTION prebuilds_summary_presets();
+CREATE TRIGGER prebuilds_summary_presets_del AFTER DELETE ON template_version_presets
+    REFERENCING OLD TABLE AS prebuilds_old
+    FOR EACH STATEMENT EXECUTE FUNCTION prebuilds_summary_presets();
+CREATE TRIGGER prebuilds_summary_versions_upd AFTER UPDATE ON template_versions
+    REFERENCING OLD TABLE AS prebuilds_old NEW TABLE AS prebuilds_new
+    FOR EACH STATEMENT EXECUTE FUNCTION prebuilds_summary_versions();
+CREATE TRIGGER prebuilds_summary_versions_del AFTER DELETE ON template_versions
+    REFERENCING OLD TABLE AS prebuilds_old
+    FOR EACH STATEMENT EXECUTE FUNCTION prebuilds_summary_versions();
+
+-- ALWAYS: they fire in a logical replication subscriber's apply worker too, so a replicated
+-- platform database keeps its summary exact.
+ALTER TABLE template_version_presets ENABLE ALWAYS TRIGGER prebuilds_summary_presets_ins;
+ALTER TABLE template_version_presets ENABLE ALWAYS TRIGGER prebuilds_summary_presets_upd;
+ALTER TABLE template_version_presets ENABLE ALWAYS TRIGGER prebuilds_summary_presets_del;
+ALTER TABLE template_versions ENABLE ALWAYS TRIGGER prebuilds_summary_versions_upd;
+ALTER TABLE template_versions ENABLE ALWAYS TRIGGER prebuilds_summary_versions_del;
+
+-- A fixed search path: this schema for our tables, pg_temp last so no temporary object can
+-- stand in for one of them.
+DO $do$
+BEGIN
+    EXECUTE format('ALTER FUNCTION prebuilds_summary_presets() SET search_path = pg_catalog, %I, pg_temp',
+                   current_schema());
+    EXECUTE format('ALTER FUNCTION prebuilds_summary_versions() SET search_path = pg_catalog, %I, pg_temp',
+                   current_schema());
+END
+$do$;
+REVOKE ALL ON FUNCTION prebuilds_summary_presets() FROM PUBLIC;
+REVOKE ALL ON FUNCTION prebuilds_summary_versions() FROM PUBLIC;
+
+-- The recount, while writes to the two tables wait (reads go on): every change committed
+-- before is counted here, every later one lands in the changes log.
+LOCK TABLE template_versions, template_version_presets IN SHARE ROW EXCLUSIVE MODE;
+DELETE FROM prebuilds_summary_changes;
+DELETE FROM prebuilds_configured_templates;
+INSERT INTO prebuilds_configured_templates (template_id)
+SELECT DISTINCT tv.template_id
+FROM template_version_presets p JOIN template_versions tv ON tv.id = p.template_version_id
+WHERE p.desired_instances IS NOT NULL AND tv.template_id IS NOT NULL;

@@ -1,0 +1,79 @@
+/* The SQLite backend's private interface: the store struct, its cached statements and the
+ * helpers every concern shares (conn.c). Files by concern: conn.c (errors, statement cache,
+ * opening, data_version, interrupt), pass.c (status and writes), schema.c (migrations, init,
+ * inspect, the pause switch), admin.c (data commands and seed). */
+#ifndef PB_SQ_H
+#define PB_SQ_H
+
+#include <stdbool.h>
+
+#include <sqlite3.h>
+
+#include "internal.h"
+#include "sql.h"
+
+/* An SQL expression for a random version-4 UUID in lowercase canonical text. */
+#define SQL_UUID4                                                                                  \
+    "lower(hex(randomblob(4)) || '-' || hex(randomblob(2)) || '-4' || "                            \
+    "substr(hex(randomblob(2)), 2) || '-' || substr('89ab', 1 + (abs(random()) % 4), 1) || "       \
+    "substr(hex(randomblob(2)), 2) || '-' || hex(randomblob(6)))"
+#define SQL_NOW "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')"
+
+enum {
+    ST_STATUS,
+    ST_BEGIN,
+    ST_COMMIT,
+    ST_ROLLBACK,
+    ST_INS_MEMBER,
+    ST_INS_GROUP,
+    ST_INS_GROUP_MEMBER,
+    ST_DATA_VERSION,
+    ST_COUNT
+};
+
+/* The cached statements' SQL (pass.c). */
+extern const char *const pb__sq_stmt_sql[ST_COUNT];
+
+typedef struct sqlite_store {
+    pb_store base;
+    sqlite3 *db;
+    char *path;
+    sqlite3_stmt *stmts[ST_COUNT];
+} sqlite_store;
+
+int pb__sq_map_error(sqlite_store *s, int rc, const char *what, pb_err *err);
+/* The cached statement `id`, prepared on first use and reset/cleared for reuse. */
+int pb__sq_stmt_get(sqlite_store *s, int id, sqlite3_stmt **out, pb_err *err);
+void pb__sq_stmt_done(sqlite3_stmt *st);
+void pb__sq_count_statement(sqlite_store *s);
+/* Run a cached statement that returns no rows we need. */
+int pb__sq_exec_simple(sqlite_store *s, int id, const char *what, pb_err *err);
+/* A multi-statement script, one engine call. */
+int pb__sq_exec_script(sqlite_store *s, const char *sql, const char *what, pb_err *err);
+const char *pb__sq_col_text(sqlite3_stmt *st, int col);
+/* First column of the first row of `sql` as an int (0 when no row); `param` binds ?1. */
+int pb__sq_query_int(sqlite_store *s, const char *sql, const char *param, int *out, pb_err *err);
+/* One statement with text parameters (NULL binds NULL); *changes gets sqlite3_changes. */
+int pb__sq_exec_bound(sqlite_store *s, const char *sql, const char *const *params, int n_params,
+                      int *changes, const char *what, pb_err *err);
+
+int pb__sq_status(pb_store *base, const pb_target *t, const char *const *ids, size_t n_ids,
+                  pb_status_cb cb, void *arg, pb_err *err);
+int pb__sq_apply(pb_store *base, const pb_target *t, const pb_write_set *w, pb_added_cb added,
+                 void *added_arg, pb_write_result *res, pb_err *err);
+int pb__sq_init(pb_store *base, const pb_target *t, const pb_init_opts *o, pb_init_result *res,
+                pb_err *err);
+int pb__sq_inspect(pb_store *base, pb_schema_info *out, pb_err *err);
+int pb__sq_set_paused(pb_store *base, bool paused, pb_err *err);
+int pb__sq_create(pb_store *base, pb_obj_kind kind, const char *id, const char *parent_id,
+                  const char *name, int64_t desired, const char *created_by, pb_err *err);
+int pb__sq_list(pb_store *base, pb_obj_kind kind, const char *parent_id, pb_obj_cb cb, void *arg,
+                pb_err *err);
+int pb__sq_remove(pb_store *base, const pb_target *t, pb_row_kind kind, const char *org_id,
+                  size_t *n_removed, pb_err *err);
+int pb__sq_find_org(pb_store *base, const char *id_or_name, char out[PB_UUID_LEN + 1],
+                    pb_err *err);
+int pb__sq_seed(pb_store *base, const pb_target *t, const pb_seed_opts *o, pb_seed_result *res,
+                pb_err *err);
+
+#endif
