@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "internal.h"
 #include "report.h"
 #include "run.h"
 
@@ -19,7 +20,7 @@ static int usage(void)
         stderr,
         "usage: pb_bench run --out DIR [--pg CONNINFO] [--sqlite-dir DIR] [--sizes N,N,..]\n"
         "                    [--passes N] [--rounds N] [--soak-passes N] [--rss-orgs N]\n"
-        "                    [--slow-pass-s S] [--max-pass-s S] [--sql-dir DIR]\n"
+        "                    [--slow-pass-s S] [--max-pass-s S]\n"
         "                    [--proposed FILE] [--keep 0|1] [--idle-passes N]\n"
         "                    [--listen-samples N] [--prebuilds PATH]\n"
         "       pb_bench smoke [--pg CONNINFO | --pg-file FILE] [--sqlite-dir DIR]\n");
@@ -119,8 +120,6 @@ static int parse_args(run_cfg *cfg, int argc, char **argv, const char **out_dir)
             cfg->prebuilds = v;
         } else if (strcmp(a, "--rss-orgs") == 0 && parse_i64(v, &n)) {
             cfg->rss_orgs = n;
-        } else if (strcmp(a, "--sql-dir") == 0) {
-            cfg->sql_dir = v;
         } else if (strcmp(a, "--max-pass-s") == 0 && parse_i64(v, &n)) {
             cfg->max_pass_ms = (double)n * 1e3;
         } else if (strcmp(a, "--keep") == 0 && parse_i64(v, &n)) {
@@ -162,7 +161,6 @@ int main(int argc, char **argv)
         .rss_orgs = 100000,
         .slow_ms = 10000,
         .max_pass_ms = 60000,
-        .sql_dir = PB_BENCH_SQL_DIR,
         .smoke = strcmp(argv[1], "smoke") == 0,
     };
     cfg.started_ms = bench_now_ms();
@@ -193,17 +191,13 @@ int main(int argc, char **argv)
         return rc;
     if (cfg.pg_base == NULL && cfg.sqlite_dir == NULL)
         return usage();
-    char path[1100];
-    (void)snprintf(path, sizeof(path), "%s/status_ours.sql", cfg.sql_dir);
-    cfg.ours_sql = read_file(path);
-    if (cfg.ours_sql == NULL) {
-        (void)fprintf(stderr, "pb_bench: cannot read %s\n", path);
+    /* The library's own statements, never a copy: ours is the summary form, and the tables
+     * form (a session's first pass, a database without the summary) is compared beside it. */
+    cfg.ours_sql = strdup(pb__status_sql(PB_BACKEND_PG, true));
+    if (cfg.proposed_sql == NULL)
+        cfg.proposed_sql = strdup(pb__status_sql(PB_BACKEND_PG, false));
+    if (cfg.ours_sql == NULL || cfg.proposed_sql == NULL)
         return 1;
-    }
-    if (cfg.proposed_sql == NULL) {
-        (void)snprintf(path, sizeof(path), "%s/status_tables.sql", cfg.sql_dir);
-        cfg.proposed_sql = read_file(path); /* optional */
-    }
     if (!cfg.smoke && out_dir == NULL)
         return usage();
     char smoke_dir[256] = "";

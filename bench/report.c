@@ -686,7 +686,7 @@ static void md_status(FILE *f, const json_t *root, const char *key, bool full)
     }
     (void)fprintf(f, "\n");
     if (full) {
-        (void)fprintf(f, "Ours (bench/sql/status_ours.sql; %s):\n\n",
+        (void)fprintf(f, "Ours (the library's summary form; %s):\n\n",
                       json_is_true(json_object_get(cmp, "ours_sql_verified"))
                           ? "pg_stat_statements confirmed by queryid that it is the statement the "
                             "library ran"
@@ -696,7 +696,7 @@ static void md_status(FILE *f, const json_t *root, const char *key, bool full)
         md_code(f, "sql", str(cmp, "reference_sql"));
         if (has_prop) {
             (void)fprintf(f, "Ours on a database without the summary, the form a session's first "
-                             "pass runs (bench/sql/status_tables.sql):\n\n");
+                             "pass runs (the library's tables form):\n\n");
             md_code(f, "sql", str(cmp, "proposed_sql"));
         }
         (void)fprintf(f, "The floor:\n\n");

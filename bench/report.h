@@ -11,7 +11,7 @@
 
 #include "bench.h"
 
-/* Whether `sql` (our copy in bench/sql/status_ours.sql) is the statement the library ran
+/* Whether `sql` (asked of the library) is the statement the library ran
  * in `db`, by pg_stat_statements' queryid: 1 yes, 0 no, -1 cannot tell (err says why). */
 int status_sql_verify(const char *pg_base, const bench_db *db, const char *sql, char *err,
                       size_t len);

@@ -36,9 +36,8 @@ typedef struct run_cfg {
     int64_t rss_orgs;      /* the data set where every organization has prebuilds */
     double slow_ms;        /* a pass slower than this: one measured pass per cell */
     double max_pass_ms;    /* a pass slower than this: its drifted cells are not measured */
-    const char *sql_dir;
-    char *ours_sql;     /* bench/sql/status_ours.sql, checked against the library's */
-    char *proposed_sql; /* bench/sql/status_proposed.sql when present */
+    char *ours_sql;        /* the library's summary-form status statement */
+    char *proposed_sql;    /* the tables form, or --proposed FILE */
     bool smoke;
     bool keep; /* leave the databases behind */
     char self[1024];

@@ -270,7 +270,8 @@ int status_sql_verify(const char *pg_base, const bench_db *db, const char *sql, 
         PQclear(res);
     }
     if (!ok) {
-        (void)snprintf(err, len, "run bench/sql/status_ours.sql: %.400s", PQerrorMessage(c.pg));
+        (void)snprintf(err, len, "run the library's status statement: %.400s",
+                       PQerrorMessage(c.pg));
         goto out;
     }
     if (stats_snapshot(&admin, db->name, after) != 0) {
@@ -292,9 +293,8 @@ int status_sql_verify(const char *pg_base, const bench_db *db, const char *sql, 
     }
     if (verdict == 0)
         (void)snprintf(err, len,
-                       "bench/sql/status_ours.sql is not the library's status statement any more "
-                       "(its queryid is new to pg_stat_statements): copy the statement from "
-                       "src/lib/store_pg.c");
+                       "the statement compared is not the one the library ran (its queryid is new "
+                       "to pg_stat_statements)");
 out:
     bconn_close(&c);
     bconn_close(&admin);

@@ -44,14 +44,14 @@ int pb_schema_version_latest(void);
 
 /* What is in the database now: the base of `init --print-grants`. */
 typedef struct pb_schema_info {
-    bool own;              /* created by prebuilds (our migrations are recorded) */
-    bool foreign;          /* the platform's tables, not created by prebuilds */
-    int version;           /* our migration version (own schema) */
-    char schema[64];       /* PostgreSQL: the schema the tables live in */
-    bool site_configs;     /* the pause switch's table exists */
-    bool summary;          /* the configured-templates summary is installed */
-    int notify_triggers;   /* notify triggers installed (PostgreSQL) */
-    bool index;            /* the recommended index exists */
+    bool own;            /* created by prebuilds (our migrations are recorded) */
+    bool foreign;        /* the platform's tables, not created by prebuilds */
+    int version;         /* our migration version (own schema) */
+    char schema[64];     /* PostgreSQL: the schema the tables live in */
+    bool site_configs;   /* the pause switch's table exists */
+    bool summary;        /* the configured-templates summary is installed */
+    int notify_triggers; /* notify triggers installed (PostgreSQL) */
+    bool index;          /* the recommended index exists */
 } pb_schema_info;
 
 PB_MUST_CHECK int pb_store_inspect(pb_store *s, pb_schema_info *out, pb_err *err);

@@ -13,5 +13,10 @@ int cmd_member(cli_ctx *c, int argc, char **argv);
 int cmd_group_member(cli_ctx *c, int argc, char **argv);
 int cmd_group(cli_ctx *c, int argc, char **argv);
 int cmd_seed(cli_ctx *c, int argc, char **argv);
+/* schema.c: init (and --print-grants), uninstall, pause, resume */
+int cmd_init(cli_ctx *c, int argc, char **argv);
+int cmd_uninstall(cli_ctx *c, int argc, char **argv);
+int cmd_pause(cli_ctx *c, int argc, char **argv);
+int cmd_resume(cli_ctx *c, int argc, char **argv);
 
 #endif

@@ -50,6 +50,10 @@ static const char usage_text[] =
     "                            add what is missing\n"
     "  run [--interval D] [--listen] [--once] [--config FILE] [--metrics-addr ADDR] ...\n"
     "                            the reconciliation daemon ('prebuilds run --help')\n"
+    "  uninstall                 remove everything init installed in a database prebuilds\n"
+    "                            did not create (summary, triggers, functions, index)\n"
+    "  pause | resume            set the pause switch on a schema prebuilds created (on a\n"
+    "                            platform's database the switch is the platform's)\n"
     "\n"
     "Data commands:\n"
     "  org create NAME [--id UUID] | org list [--json]\n"
@@ -68,115 +72,8 @@ static const char usage_text[] =
     "\n"
     "Exit codes: 0 success, 1 unexpected error, 2 usage or invalid value,\n"
     "3 database unreachable or schema missing, 4 reconcile did not converge everything,\n"
-    "5 refused by the database (privileges, prebuilds user missing, conflict, not found).\n";
-
-/* ---- init ---- */
-
-/* The least a reconciler role needs: read the eight tables, insert into three. Printed,
- * never executed: granting is the database owner's decision. */
-static int print_grants(const char *role)
-{
-    pb_err err;
-    if (pb_name_check(role, "role name", 63, &err) != 0)
-        return cli_fail(&err);
-    /* A quoted identifier: double any double quote. */
-    char quoted[2 * 63 + 3];
-    size_t q = 0;
-    quoted[q++] = '"';
-    for (const char *p = role; *p != '\0'; p++) {
-        if (*p == '"')
-            quoted[q++] = '"';
-        quoted[q++] = *p;
-    }
-    quoted[q++] = '"';
-    quoted[q] = '\0';
-    (void)printf("GRANT USAGE ON SCHEMA public TO %s;\n"
-                 "GRANT SELECT ON users, organizations, organization_members, groups, "
-                 "group_members,\n"
-                 "    templates, template_versions, template_version_presets TO %s;\n"
-                 "GRANT INSERT ON organization_members, groups, group_members TO %s;\n"
-                 "-- the summary the fast status statement reads (always on a schema prebuilds\n"
-                 "-- created; on another database after 'prebuilds init --summary'):\n"
-                 "GRANT SELECT ON prebuilds_configured_templates TO %s;\n",
-                 quoted, quoted, quoted, quoted);
-    return PB_EXIT_OK;
-}
-
-static int cmd_init(cli_ctx *c, int argc, char **argv)
-{
-    pb_init_opts o = {.create_user = true};
-    static const struct option opts[] = {{"recommended-indexes", no_argument, NULL, 'r'},
-                                         {"no-create-user", no_argument, NULL, 'n'},
-                                         {"print-grants", required_argument, NULL, 'g'},
-                                         {"triggers", no_argument, NULL, 't'},
-                                         {"summary", no_argument, NULL, 's'},
-                                         {NULL, 0, NULL, 0}};
-    const char *grant_role = NULL;
-    int ch;
-    optind = 0;
-    while ((ch = getopt_long(argc, argv, ":", opts, NULL)) != -1) {
-        if (ch == 'r')
-            o.recommended_indexes = true;
-        else if (ch == 'n')
-            o.create_user = false;
-        else if (ch == 'g')
-            grant_role = optarg;
-        else if (ch == 't')
-            o.triggers = true;
-        else if (ch == 's')
-            o.summary = true;
-        else
-            return cli_usage_error("init", "unknown option");
-    }
-    if (optind != argc)
-        return cli_usage_error("init", "unexpected argument \"%s\"", argv[optind]);
-    if (grant_role != NULL)
-        return print_grants(grant_role);
-    if (o.triggers && c->url.backend != PB_BACKEND_PG)
-        return cli_usage_error("init", "--triggers needs a PostgreSQL database (LISTEN/NOTIFY)");
-    pb_store *s = NULL;
-    int ex = cli_open(c, PB_OPEN_CREATE, &s);
-    if (ex != 0)
-        return ex;
-    pb_err err;
-    pb_init_result r;
-    int rc = pb_store_init(s, &c->target, &o, &r, &err);
-    pb_store_free(&s);
-    if (rc != 0)
-        return cli_fail(&err);
-    if (r.foreign_schema) {
-        (void)printf("existing schema detected (not created by prebuilds): left unchanged\n");
-        if (r.indexes_created > 0)
-            (void)printf("created %d recommended index(es)\n", r.indexes_created);
-        if (r.indexes_missing > 0)
-            (void)printf("%d recommended index(es) missing: add them with "
-                         "'prebuilds init --recommended-indexes'\n",
-                         r.indexes_missing);
-        if (r.summary_missing)
-            (void)printf("no configured-templates summary: status reads the tables (install it "
-                         "with 'prebuilds init --summary')\n");
-    } else if (r.schema_version_before == r.schema_version_after) {
-        (void)printf("schema up to date (version %d)\n", r.schema_version_after);
-    } else {
-        (void)printf("schema migrated from version %d to %d\n", r.schema_version_before,
-                     r.schema_version_after);
-    }
-    if (r.summary_built)
-        (void)printf("configured-templates summary built (triggers installed, rows rebuilt)\n");
-    if (r.triggers_installed > 0)
-        (void)printf("installed %d notify triggers (channel " PB_NOTIFY_CHANNEL ")\n",
-                     r.triggers_installed);
-    if (r.user_created)
-        (void)printf("created prebuilds user %s\n", c->target.user_id);
-    if (!r.user_exists) {
-        (void)fprintf(stderr,
-                      "prebuilds: init: prebuilds user %s not found in users: reconcile will "
-                      "refuse to run until it exists\n",
-                      c->target.user_id);
-        return PB_EXIT_REFUSED;
-    }
-    return PB_EXIT_OK;
-}
+    "5 refused (privileges, prebuilds user missing or soft-deleted, conflict, not found,\n"
+    "a database prebuilds did not create), 6 reconciliation paused: nothing written.\n";
 
 /* ---- status and plan ---- */
 
@@ -257,11 +154,33 @@ static int cmd_status_or_plan(cli_ctx *c, int argc, char **argv, bool is_plan)
         so.arr = NULL;
     pb_err err;
     int rc = pb_store_status(s, &c->target, NULL, 0, on_status_row, &so, &err);
+    pb_status_info info;
+    pb_store_status_info(s, &info);
     pb_store_free(&s);
     if (rc != 0) {
         ex = cli_fail(&err);
         goto out;
     }
+    if (info.user != PB_USER_OK) {
+        /* plan plans writes, and they would be refused: say so as reconcile would */
+        (void)fprintf(stderr, "prebuilds%s%s: prebuilds user %s %s\n", is_plan ? " " : "",
+                      is_plan ? cmd : ": warning", c->target.user_id,
+                      info.user == PB_USER_DELETED
+                          ? "is soft-deleted (users.deleted): reconcile writes nothing until the "
+                            "platform restores it"
+                          : "not found in users: reconcile refuses until it exists");
+        if (is_plan) {
+            ex = PB_EXIT_REFUSED;
+            goto out;
+        }
+    }
+    if (info.paused)
+        (void)fprintf(stderr, "prebuilds: note: reconciliation is paused (site_configs "
+                              "prebuilds_settings): reconcile writes nothing\n");
+    if (info.summary_untrusted)
+        (void)fprintf(stderr, "prebuilds: warning: the configured-templates summary is not "
+                              "trusted (a trigger failed or is disabled): the tables were read; "
+                              "run 'prebuilds init --summary'\n");
     if (is_plan) {
         if (so.json) {
             json_t *arr = json_array();
@@ -351,6 +270,7 @@ static int cmd_reconcile(cli_ctx *c, int argc, char **argv)
         (void)json_object_set_new(j, "group_memberships_added",
                                   json_integer((json_int_t)r.group_memberships_added));
         (void)json_object_set_new(j, "dry_run", json_boolean(r.dry_run));
+        (void)json_object_set_new(j, "paused", json_boolean(r.paused));
         (void)json_object_set_new(j, "memberships_planned",
                                   json_integer((json_int_t)r.memberships_planned));
         (void)json_object_set_new(j, "groups_planned", json_integer((json_int_t)r.groups_planned));
@@ -386,7 +306,7 @@ static int cmd_reconcile(cli_ctx *c, int argc, char **argv)
     /* A pass that started and could not finish its writes is a partial failure, unless
      * the cause has an exit code of its own (unreachable, no schema, refused, usage). */
     if (rc == PB_ECONNECT || rc == PB_ENOSCHEMA || rc == PB_EPRIVILEGE || rc == PB_ENOUSER ||
-        rc == PB_EINVAL)
+        rc == PB_EINVAL || rc == PB_EPAUSED)
         return ex;
     return PB_EXIT_PARTIAL;
 }
@@ -482,7 +402,8 @@ int main(int argc, char **argv)
         {"init", cmd_init},         {"reconcile", cmd_reconcile},       {"org", cmd_org},
         {"template", cmd_template}, {"version", cmd_version},           {"preset", cmd_preset},
         {"member", cmd_member},     {"group-member", cmd_group_member}, {"group", cmd_group},
-        {"seed", cmd_seed},
+        {"seed", cmd_seed},         {"uninstall", cmd_uninstall},       {"pause", cmd_pause},
+        {"resume", cmd_resume},
     };
     int (*fn)(cli_ctx *, int, char **) = NULL;
     bool is_status = strcmp(cmd, "status") == 0, is_plan = strcmp(cmd, "plan") == 0;

@@ -23,6 +23,8 @@ int cli_exit_code(int code)
     case PB_ENOTFOUND:
     case PB_ESCHEMA:
         return PB_EXIT_REFUSED;
+    case PB_EPAUSED:
+        return PB_EXIT_PAUSED;
     default:
         return PB_EXIT_ERROR;
     }

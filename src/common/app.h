@@ -13,6 +13,7 @@ enum {
     PB_EXIT_UNAVAILABLE = 3, /* database unreachable or schema missing */
     PB_EXIT_PARTIAL = 4,     /* reconcile ran and did not converge everything */
     PB_EXIT_REFUSED = 5,     /* the database refused: privileges, missing user, conflict */
+    PB_EXIT_PAUSED = 6,      /* the platform's pause switch is on: nothing was written */
 };
 
 typedef struct cli_ctx {

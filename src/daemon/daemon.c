@@ -276,6 +276,12 @@ static void notified(const char *channel, const char *payload, void *arg)
     pb_metrics_notifications(d->metrics, 1);
     if (strcmp(channel, PB_NOTIFY_CHANNEL) != 0 || !d->leader)
         return;
+    if (strcmp(payload, "*") == 0) {
+        /* every organization may be concerned (the prebuilds user came back, the pause
+         * switch moved): the next pass is a full one */
+        d->pending_overflow = true;
+        return;
+    }
     char id[PB_UUID_LEN + 1];
     pb_err err;
     if (pb_uuid_parse(payload, id, "notified organization id", &err) != 0) {

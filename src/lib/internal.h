@@ -85,6 +85,12 @@ char *pb__ids_pgarray(const char *const *ids, size_t n);
 /* Both backends carry the same migrations, one for one. */
 #define PB__SCHEMA_VERSION 4
 
+/* The text of the status statement (all organizations) a backend runs, in its tables or
+ * summary form: for the benchmark and the tests, which must never keep a copy. */
+const char *pb__status_sql(pb_backend backend, bool summary);
+const char *pb__pg_status_sql(bool summary);
+const char *pb__sq_status_sql(void);
+
 /* The one list of the platform's tables the reconciler needs. */
 extern const char *const pb__tables_required[];
 #define PB__N_TABLES_REQUIRED 8

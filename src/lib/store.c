@@ -230,6 +230,11 @@ int pb_store_changed(pb_store *s, bool *changed, pb_err *err)
     return 0;
 }
 
+const char *pb__status_sql(pb_backend backend, bool summary)
+{
+    return backend == PB_BACKEND_PG ? pb__pg_status_sql(summary) : pb__sq_status_sql();
+}
+
 void pb_store_status_info(const pb_store *s, pb_status_info *out)
 {
     *out = s->last;

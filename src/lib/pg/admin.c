@@ -10,7 +10,7 @@
 /* ---- administration ---- */
 
 int pb__pg_create(pb_store *base, pb_obj_kind kind, const char *id, const char *parent_id,
-                     const char *name, int64_t desired, const char *created_by, pb_err *err)
+                  const char *name, int64_t desired, const char *created_by, pb_err *err)
 {
     pg_store *s = (pg_store *)base;
     char desired_buf[32];
@@ -67,7 +67,7 @@ int pb__pg_create(pb_store *base, pb_obj_kind kind, const char *id, const char *
 }
 
 int pb__pg_list(pb_store *base, pb_obj_kind kind, const char *parent_id, pb_obj_cb cb, void *arg,
-                   pb_err *err)
+                pb_err *err)
 {
     pg_store *s = (pg_store *)base;
     const char *sql;
@@ -113,7 +113,7 @@ int pb__pg_list(pb_store *base, pb_obj_kind kind, const char *parent_id, pb_obj_
 }
 
 int pb__pg_remove(pb_store *base, const pb_target *t, pb_row_kind kind, const char *org_id,
-                     size_t *n_removed, pb_err *err)
+                  size_t *n_removed, pb_err *err)
 {
     pg_store *s = (pg_store *)base;
     const char *params[3] = {t->user_id, org_id, t->group_name};
@@ -121,20 +121,20 @@ int pb__pg_remove(pb_store *base, const pb_target *t, pb_row_kind kind, const ch
     int rc;
     if (kind == PB_ROW_MEMBER)
         rc = pb__pg_exec_params(s,
-                         "DELETE FROM organization_members WHERE user_id = $1::uuid"
-                         " AND organization_id = $2::uuid",
-                         2, params, &res, "remove organization membership", err);
+                                "DELETE FROM organization_members WHERE user_id = $1::uuid"
+                                " AND organization_id = $2::uuid",
+                                2, params, &res, "remove organization membership", err);
     else if (kind == PB_ROW_GROUP_MEMBER)
         rc = pb__pg_exec_params(s,
-                         "DELETE FROM group_members WHERE user_id = $1::uuid AND group_id IN"
-                         " (SELECT id FROM groups WHERE organization_id = $2::uuid"
-                         " AND name = $3)",
-                         3, params, &res, "remove group membership", err);
+                                "DELETE FROM group_members WHERE user_id = $1::uuid AND group_id IN"
+                                " (SELECT id FROM groups WHERE organization_id = $2::uuid"
+                                " AND name = $3)",
+                                3, params, &res, "remove group membership", err);
     else if (kind == PB_ROW_GROUP)
         rc = pb__pg_exec_params(s,
-                         "DELETE FROM groups WHERE $1::uuid IS NOT NULL"
-                         " AND organization_id = $2::uuid AND name = $3",
-                         3, params, &res, "remove group", err);
+                                "DELETE FROM groups WHERE $1::uuid IS NOT NULL"
+                                " AND organization_id = $2::uuid AND name = $3",
+                                3, params, &res, "remove group", err);
     else
         return pb__err_set(err, PB_EINVAL, "remove: unknown row kind");
     if (rc == 0)
@@ -143,16 +143,16 @@ int pb__pg_remove(pb_store *base, const pb_target *t, pb_row_kind kind, const ch
     return rc;
 }
 
-int pb__pg_find_org(pb_store *base, const char *id_or_name, char out[PB_UUID_LEN + 1],
-                       pb_err *err)
+int pb__pg_find_org(pb_store *base, const char *id_or_name, char out[PB_UUID_LEN + 1], pb_err *err)
 {
     pg_store *s = (pg_store *)base;
     const char *p[1] = {id_or_name};
     PGresult *res = NULL;
-    int rc = pb__pg_exec_params(s,
-                         "SELECT id FROM organizations WHERE NOT deleted AND"
-                         " (id::text = lower($1) OR lower(name) = lower($1)) ORDER BY id LIMIT 1",
-                         1, p, &res, "find organization", err);
+    int rc =
+        pb__pg_exec_params(s,
+                           "SELECT id FROM organizations WHERE NOT deleted AND"
+                           " (id::text = lower($1) OR lower(name) = lower($1)) ORDER BY id LIMIT 1",
+                           1, p, &res, "find organization", err);
     if (rc != 0)
         return rc;
     if (PQntuples(res) == 0)
@@ -168,7 +168,7 @@ int pb__pg_find_org(pb_store *base, const char *id_or_name, char out[PB_UUID_LEN
 /* Server-side generation: the same shape and the same exact counts as the SQLite seed
  * (floor arithmetic spreads organizations evenly), at a fraction of the round trips. */
 int pb__pg_seed(pb_store *base, const pb_target *t, const pb_seed_opts *o, pb_seed_result *res,
-                   pb_err *err)
+                pb_err *err)
 {
     pg_store *s = (pg_store *)base;
     char seed[16], orgs[24], tpo[24], vpt[24], ppv[24], pf[40], df[40];
@@ -268,14 +268,15 @@ int pb__pg_seed(pb_store *base, const pb_target *t, const pb_seed_opts *o, pb_se
     }
     PGresult *r = NULL;
     const char *pc[7] = {p[0], p[1], p[2], p[3], p[4], p[5], p[6]};
-    rc = pb__pg_exec_params(s,
-                     "WITH org AS (SELECT i, floor((i + 1) * $6::float8) > floor(i * $6::float8)"
-                     " AND $3::int > 0 AND $4::int > 0 AND $5::int > 0 AS prebuilds,"
-                     " floor(i * $6::float8)::bigint AS k, $1::text AS seed"
-                     " FROM generate_series(0, $2::bigint - 1) AS i)"
-                     " SELECT count(*), count(*) FILTER (WHERE floor((k + 1) * $7::float8) >"
-                     " floor(k * $7::float8)) FROM org WHERE prebuilds",
-                     7, pc, &r, "seed", err);
+    rc = pb__pg_exec_params(
+        s,
+        "WITH org AS (SELECT i, floor((i + 1) * $6::float8) > floor(i * $6::float8)"
+        " AND $3::int > 0 AND $4::int > 0 AND $5::int > 0 AS prebuilds,"
+        " floor(i * $6::float8)::bigint AS k, $1::text AS seed"
+        " FROM generate_series(0, $2::bigint - 1) AS i)"
+        " SELECT count(*), count(*) FILTER (WHERE floor((k + 1) * $7::float8) >"
+        " floor(k * $7::float8)) FROM org WHERE prebuilds",
+        7, pc, &r, "seed", err);
     if (rc != 0)
         goto fail;
     res->prebuild_orgs = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
@@ -283,12 +284,17 @@ int pb__pg_seed(pb_store *base, const pb_target *t, const pb_seed_opts *o, pb_se
     PQclear(r);
     if ((rc = pb__pg_exec_simple(s, "COMMIT", "seed", err)) != 0)
         goto fail;
+    /* Fold what the triggers logged for the new presets into the summary, so the first
+     * passes over a fresh data set are the converged ones (a database without the summary
+     * has nothing to fold). */
+    if (pb__pg_fold(base, err) != 0 && err->code != PB_ENOSCHEMA)
+        return err->code;
     /* Fresh statistics, so the planner sees the new data at once. */
     (void)pb__pg_exec_simple(s,
-                      "ANALYZE organizations, templates, template_versions,"
-                      " template_version_presets, organization_members, groups,"
-                      " group_members",
-                      "analyze", err);
+                             "ANALYZE organizations, templates, template_versions,"
+                             " template_version_presets, organization_members, groups,"
+                             " group_members",
+                             "analyze", err);
     pb_err_clear(err);
     return 0;
 fail:
@@ -296,4 +302,3 @@ fail:
     memset(res, 0, sizeof(*res));
     return rc;
 }
-

@@ -104,8 +104,8 @@ const pb__pg_stmt pb__pg_stmts[PST_COUNT] = {
     [PST_STATUS_ALL] = {"pb_status_all",
                         STATUS_SELECT STATUS_FROM " AND " QUALIFY_TABLES TABLES_FACTS ORDERED},
     /* A separate statement for the filtered form, so each gets its own good plan. */
-    [PST_STATUS_SOME] = {"pb_status_some", STATUS_SELECT STATUS_FROM " AND " QUALIFY_TABLES BY_IDS
-                                               TABLES_FACTS ORDERED},
+    [PST_STATUS_SOME] = {"pb_status_some", STATUS_SELECT STATUS_FROM
+                         " AND " QUALIFY_TABLES BY_IDS TABLES_FACTS ORDERED},
     [PST_SUMMARY_ALL] = {"pb_summary_all", SUMMARY_WITH STATUS_SELECT STATUS_FROM
                          " AND " QUALIFY_SUMMARY SUMMARY_FACTS ORDERED},
     [PST_SUMMARY_SOME] = {"pb_summary_some", SUMMARY_WITH STATUS_SELECT STATUS_FROM
@@ -130,15 +130,16 @@ const pb__pg_stmt pb__pg_stmts[PST_COUNT] = {
                        " UNION ALL SELECT 2, organization_id FROM g"},
     /* A later statement, so a later snapshot: it sees the groups inserted just above and
      * any group another reconciler committed meanwhile, and joins them by name. */
-    [PST_WRITE_GROUP_MEMBER] = {"pb_write_group_member",
-                                "WITH gm AS ("
-                                " INSERT INTO group_members (user_id, group_id)"
-                                " SELECT $1::uuid, g.id FROM groups g"
-                                " WHERE g.organization_id = ANY ($3::uuid[]) AND g.name = $2::text"
-                                WRITE_ALLOWED " ORDER BY g.organization_id"
-                                " ON CONFLICT DO NOTHING RETURNING group_id)"
-                                " SELECT 4, g.organization_id FROM gm"
-                                " JOIN groups g ON g.id = gm.group_id"},
+    [PST_WRITE_GROUP_MEMBER] =
+        {"pb_write_group_member",
+         "WITH gm AS ("
+         " INSERT INTO group_members (user_id, group_id)"
+         " SELECT $1::uuid, g.id FROM groups g"
+         " WHERE g.organization_id = ANY ($3::uuid[]) AND g.name = $2::text" WRITE_ALLOWED
+         " ORDER BY g.organization_id"
+         " ON CONFLICT DO NOTHING RETURNING group_id)"
+         " SELECT 4, g.organization_id FROM gm"
+         " JOIN groups g ON g.id = gm.group_id"},
     /* Fold the changes log into the summary, under our own advisory lock (two folds never
      * interleave) and with a snapshot taken after it: every change the statement deletes is
      * counted by it; later ones stay in the log for the next fold. */
@@ -166,6 +167,11 @@ const pb__pg_stmt pb__pg_stmts[PST_COUNT] = {
     [PST_BEGIN] = {"pb_begin", "BEGIN"},
     [PST_COMMIT] = {"pb_commit", "COMMIT"},
 };
+
+const char *pb__pg_status_sql(bool summary)
+{
+    return pb__pg_stmts[summary ? PST_SUMMARY_ALL : PST_STATUS_ALL].sql;
+}
 
 /* ---- status ---- */
 
@@ -302,7 +308,7 @@ static int apply_rows(const PGresult *res, int item, void *arg)
 }
 
 int pb__pg_apply(pb_store *base, const pb_target *t, const pb_write_set *w, pb_added_cb added,
-                    void *added_arg, pb_write_result *res, pb_err *err)
+                 void *added_arg, pb_write_result *res, pb_err *err)
 {
     pg_store *s = (pg_store *)base;
     char *member_arr = pb__ids_pgarray(w->member_orgs, w->n_member_orgs);
@@ -337,4 +343,3 @@ out:
     pb__free(gm_arr);
     return rc;
 }
-

@@ -29,7 +29,6 @@ enum {
     PST_COUNT
 };
 
-
 typedef struct pb__pg_stmt {
     const char *name;
     const char *sql;
@@ -50,7 +49,6 @@ typedef struct pg_store {
      * before the object it points to is freed. */
     _Atomic(PGcancel *) cancel;
 } pg_store;
-
 
 /* ---- conn.c ---- */
 
@@ -108,8 +106,7 @@ int pb__pg_list(pb_store *base, pb_obj_kind kind, const char *parent_id, pb_obj_
                 pb_err *err);
 int pb__pg_remove(pb_store *base, const pb_target *t, pb_row_kind kind, const char *org_id,
                   size_t *n_removed, pb_err *err);
-int pb__pg_find_org(pb_store *base, const char *id_or_name, char out[PB_UUID_LEN + 1],
-                    pb_err *err);
+int pb__pg_find_org(pb_store *base, const char *id_or_name, char out[PB_UUID_LEN + 1], pb_err *err);
 int pb__pg_seed(pb_store *base, const pb_target *t, const pb_seed_opts *o, pb_seed_result *res,
                 pb_err *err);
 int pb__pg_connect(pb_store *base, int cancel_fd, int timeout_ms, pb_err *err);

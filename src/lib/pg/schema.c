@@ -163,8 +163,9 @@ static int migrate(pg_store *s, int version, pb_err *err)
             return rc;
         (void)snprintf(vbuf, sizeof(vbuf), "%d", v + 1);
         const char *p[1] = {vbuf};
-        if ((rc = pb__pg_exec_params(s, "INSERT INTO prebuilds_schema_migrations (version)"
-                                        " VALUES ($1)",
+        if ((rc = pb__pg_exec_params(s,
+                                     "INSERT INTO prebuilds_schema_migrations (version)"
+                                     " VALUES ($1)",
                                      1, p, NULL, what, err)) != 0)
             return rc;
     }
@@ -215,8 +216,9 @@ static int init_schema(pg_store *s, const pb_target *t, const pb_init_opts *o, p
     if ((rc = inspect(s, &row, err)) != 0)
         goto fail;
     if (row.own) {
-        if ((rc = pb__pg_query_int(s, "SELECT coalesce(max(version), 0)"
-                                      " FROM prebuilds_schema_migrations",
+        if ((rc = pb__pg_query_int(s,
+                                   "SELECT coalesce(max(version), 0)"
+                                   " FROM prebuilds_schema_migrations",
                                    0, NULL, &version, "read schema version", err)) != 0)
             goto fail;
     } else if (row.n_tables == PB__N_TABLES_REQUIRED) {
@@ -269,8 +271,8 @@ int pb__pg_init(pb_store *base, const pb_target *t, const pb_init_opts *o, pb_in
         res->indexes_missing++;
     } else if (!row.info.index) {
         if ((rc = pb__pg_exec_simple(s, pb__sql_pg_recommended_index,
-                                     "create index template_version_presets_prebuilds_idx",
-                                     err)) != 0)
+                                     "create index template_version_presets_prebuilds_idx", err)) !=
+            0)
             return rc;
         res->indexes_created++;
     }

@@ -82,8 +82,8 @@ bool pb__pg_connected(const pb_store *base)
     return s->conn != NULL && PQstatus(s->conn) == CONNECTION_OK;
 }
 
-int pb__pg_session(pb_store *base, const pb_session_opts *o, bool try_only,
-                      pb_session_info *info, pb_err *err)
+int pb__pg_session(pb_store *base, const pb_session_opts *o, bool try_only, pb_session_info *info,
+                   pb_err *err)
 {
     pg_store *s = (pg_store *)base;
     char st_ms[24], lk_ms[24], lock_id[24];
@@ -95,8 +95,8 @@ int pb__pg_session(pb_store *base, const pb_session_opts *o, bool try_only,
     int rc;
     if (try_only) {
         const char *p[1] = {lock_id};
-        rc = pb__pg_exec_params(s, "SELECT pg_try_advisory_lock($1::bigint), true, false", 1, p, &res,
-                         "try the leader lock", err);
+        rc = pb__pg_exec_params(s, "SELECT pg_try_advisory_lock($1::bigint), true, false", 1, p,
+                                &res, "try the leader lock", err);
     } else {
         /* Session-level lock: held for as long as this connection lives, released by the
          * server the moment it ends, so a follower's next try wins. The timeouts bound
@@ -105,14 +105,14 @@ int pb__pg_session(pb_store *base, const pb_session_opts *o, bool try_only,
          * at 10k organizations 33 ms of compilation for a 31 ms statement). */
         const char *p[4] = {st_ms, lk_ms, o->leader_lock ? "true" : "false", lock_id};
         rc = pb__pg_exec_params(s,
-                         "SELECT CASE WHEN $3::bool THEN pg_try_advisory_lock($4::bigint)"
-                         " ELSE true END,"
-                         " set_config('statement_timeout', $1, false) IS NOT NULL"
-                         " AND set_config('lock_timeout', $2, false) IS NOT NULL"
-                         " AND set_config('jit', 'off', false) IS NOT NULL,"
-                         " EXISTS (SELECT 1 FROM pg_catalog.pg_trigger"
-                         "  WHERE tgname = 'prebuilds_notify_preset_insert')",
-                         4, p, &res, "set up session", err);
+                                "SELECT CASE WHEN $3::bool THEN pg_try_advisory_lock($4::bigint)"
+                                " ELSE true END,"
+                                " set_config('statement_timeout', $1, false) IS NOT NULL"
+                                " AND set_config('lock_timeout', $2, false) IS NOT NULL"
+                                " AND set_config('jit', 'off', false) IS NOT NULL,"
+                                " EXISTS (SELECT 1 FROM pg_catalog.pg_trigger"
+                                "  WHERE tgname = 'prebuilds_notify_template_version_presets_ins')",
+                                4, p, &res, "set up session", err);
     }
     if (rc != 0)
         return rc;
@@ -120,7 +120,8 @@ int pb__pg_session(pb_store *base, const pb_session_opts *o, bool try_only,
     info->triggers_found = PQntuples(res) == 1 && PQgetvalue(res, 0, 2)[0] == 't';
     PQclear(res);
     if (info->leader && o->listen) {
-        if ((rc = pb__pg_exec_params(s, "LISTEN " PB_NOTIFY_CHANNEL, 0, NULL, NULL, "listen", err)) != 0)
+        if ((rc = pb__pg_exec_params(s, "LISTEN " PB_NOTIFY_CHANNEL, 0, NULL, NULL, "listen",
+                                     err)) != 0)
             return rc;
         info->listening = true;
     }
@@ -162,4 +163,3 @@ void pb__pg_interrupt(pb_store *base)
         (void)PQcancel(c, errbuf, (int)sizeof(errbuf));
     }
 }
-

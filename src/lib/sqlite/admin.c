@@ -13,7 +13,7 @@
 /* ---- administration ---- */
 
 int pb__sq_create(pb_store *base, pb_obj_kind kind, const char *id, const char *parent_id,
-                     const char *name, int64_t desired, const char *created_by, pb_err *err)
+                  const char *name, int64_t desired, const char *created_by, pb_err *err)
 {
     sqlite_store *s = (sqlite_store *)base;
     char desired_buf[32];
@@ -67,7 +67,7 @@ int pb__sq_create(pb_store *base, pb_obj_kind kind, const char *id, const char *
 }
 
 int pb__sq_list(pb_store *base, pb_obj_kind kind, const char *parent_id, pb_obj_cb cb, void *arg,
-                   pb_err *err)
+                pb_err *err)
 {
     sqlite_store *s = (sqlite_store *)base;
     const char *sql;
@@ -123,7 +123,7 @@ int pb__sq_list(pb_store *base, pb_obj_kind kind, const char *parent_id, pb_obj_
 }
 
 int pb__sq_remove(pb_store *base, const pb_target *t, pb_row_kind kind, const char *org_id,
-                     size_t *n_removed, pb_err *err)
+                  size_t *n_removed, pb_err *err)
 {
     sqlite_store *s = (sqlite_store *)base;
     const char *params[3] = {t->user_id, org_id, t->group_name};
@@ -131,17 +131,17 @@ int pb__sq_remove(pb_store *base, const pb_target *t, pb_row_kind kind, const ch
     int rc;
     if (kind == PB_ROW_MEMBER)
         rc = pb__sq_exec_bound(s,
-                        "DELETE FROM organization_members WHERE user_id = ?1"
-                        " AND organization_id = ?2",
-                        params, 2, &changes, "remove organization membership", err);
+                               "DELETE FROM organization_members WHERE user_id = ?1"
+                               " AND organization_id = ?2",
+                               params, 2, &changes, "remove organization membership", err);
     else if (kind == PB_ROW_GROUP_MEMBER)
         rc = pb__sq_exec_bound(s,
-                        "DELETE FROM group_members WHERE user_id = ?1 AND group_id IN"
-                        " (SELECT id FROM groups WHERE organization_id = ?2 AND name = ?3)",
-                        params, 3, &changes, "remove group membership", err);
+                               "DELETE FROM group_members WHERE user_id = ?1 AND group_id IN"
+                               " (SELECT id FROM groups WHERE organization_id = ?2 AND name = ?3)",
+                               params, 3, &changes, "remove group membership", err);
     else if (kind == PB_ROW_GROUP)
-        rc = pb__sq_exec_bound(s, "DELETE FROM groups WHERE organization_id = ?2 AND name = ?3", params, 3,
-                        &changes, "remove group", err);
+        rc = pb__sq_exec_bound(s, "DELETE FROM groups WHERE organization_id = ?2 AND name = ?3",
+                               params, 3, &changes, "remove group", err);
     else
         return pb__err_set(err, PB_EINVAL, "remove: unknown row kind");
     if (rc == 0)
@@ -149,8 +149,7 @@ int pb__sq_remove(pb_store *base, const pb_target *t, pb_row_kind kind, const ch
     return rc;
 }
 
-int pb__sq_find_org(pb_store *base, const char *id_or_name, char out[PB_UUID_LEN + 1],
-                       pb_err *err)
+int pb__sq_find_org(pb_store *base, const char *id_or_name, char out[PB_UUID_LEN + 1], pb_err *err)
 {
     sqlite_store *s = (sqlite_store *)base;
     sqlite3_stmt *st = NULL;
@@ -198,7 +197,7 @@ static void rand_uuid(uint64_t *state, char out[PB_UUID_LEN + 1])
 #define SEED_STMTS 7
 
 int pb__sq_seed(pb_store *base, const pb_target *t, const pb_seed_opts *o, pb_seed_result *res,
-                   pb_err *err)
+                pb_err *err)
 {
     sqlite_store *s = (sqlite_store *)base;
     static const char *const sqls[SEED_STMTS] = {
@@ -378,4 +377,3 @@ out:
         sqlite3_finalize(st[i]);
     return rc;
 }
-

@@ -34,8 +34,7 @@
     " AND EXISTS (SELECT 1 FROM prebuilds_configured_templates c"                                  \
     "  JOIN templates t ON t.id = c.template_id"                                                   \
     "  WHERE t.organization_id = o.id AND t.deleted = 0)"                                          \
-    " UNION ALL SELECT NULL, NULL, NULL, NULL, NULL, " USER_STATE ", " PAUSED                      \
-    " ORDER BY 2, 1"
+    " UNION ALL SELECT NULL, NULL, NULL, NULL, NULL, " USER_STATE ", " PAUSED " ORDER BY 2, 1"
 
 /* Inside BEGIN IMMEDIATE nothing moves under us: the writes re-check the user and the
  * switch, so a soft delete or a pause committed since the read is obeyed exactly. */
@@ -50,19 +49,19 @@ const char *const pb__sq_stmt_sql[ST_COUNT] = {
     [ST_COMMIT] = "COMMIT",
     [ST_ROLLBACK] = "ROLLBACK",
     /* Only live organizations: one deleted since the status read is skipped, not an error. */
-    [ST_INS_MEMBER] = "INSERT INTO organization_members"
-                      " (organization_id, user_id, created_at, updated_at, roles)"
-                      " SELECT o.id, ?1, " SQL_NOW ", " SQL_NOW ", '[]' FROM organizations o"
-                      " WHERE o.id IN (SELECT value FROM json_each(?4)) AND o.deleted = 0"
-                      WRITE_ALLOWED
-                      " ORDER BY o.id ON CONFLICT DO NOTHING RETURNING organization_id",
-    [ST_INS_GROUP] = "INSERT INTO groups"
-                     " (id, name, organization_id, display_name, avatar_url, quota_allowance,"
-                     " source)"
-                     " SELECT " SQL_UUID4 ", ?2, o.id, ?3, '', 0, 'user' FROM organizations o"
-                     " WHERE o.id IN (SELECT value FROM json_each(?4)) AND o.deleted = 0"
-                     WRITE_ALLOWED
-                     " ORDER BY o.id ON CONFLICT DO NOTHING RETURNING organization_id",
+    [ST_INS_MEMBER] =
+        "INSERT INTO organization_members"
+        " (organization_id, user_id, created_at, updated_at, roles)"
+        " SELECT o.id, ?1, " SQL_NOW ", " SQL_NOW ", '[]' FROM organizations o"
+        " WHERE o.id IN (SELECT value FROM json_each(?4)) AND o.deleted = 0" WRITE_ALLOWED
+        " ORDER BY o.id ON CONFLICT DO NOTHING RETURNING organization_id",
+    [ST_INS_GROUP] =
+        "INSERT INTO groups"
+        " (id, name, organization_id, display_name, avatar_url, quota_allowance,"
+        " source)"
+        " SELECT " SQL_UUID4 ", ?2, o.id, ?3, '', 0, 'user' FROM organizations o"
+        " WHERE o.id IN (SELECT value FROM json_each(?4)) AND o.deleted = 0" WRITE_ALLOWED
+        " ORDER BY o.id ON CONFLICT DO NOTHING RETURNING organization_id",
     /* The group is looked up by name here, after the insert above: whoever created it,
      * this finds it. */
     [ST_INS_GROUP_MEMBER] = "INSERT INTO group_members (user_id, group_id)"
@@ -75,8 +74,13 @@ const char *const pb__sq_stmt_sql[ST_COUNT] = {
     [ST_DATA_VERSION] = "PRAGMA data_version",
 };
 
+const char *pb__sq_status_sql(void)
+{
+    return pb__sq_stmt_sql[ST_STATUS];
+}
+
 int pb__sq_status(pb_store *base, const pb_target *t, const char *const *ids, size_t n_ids,
-                     pb_status_cb cb, void *arg, pb_err *err)
+                  pb_status_cb cb, void *arg, pb_err *err)
 {
     sqlite_store *s = (sqlite_store *)base;
     sqlite3_stmt *st = NULL;
@@ -165,7 +169,7 @@ static int run_insert(sqlite_store *s, int id, const pb_target *t, const char *i
 }
 
 int pb__sq_apply(pb_store *base, const pb_target *t, const pb_write_set *w, pb_added_cb added,
-                    void *added_arg, pb_write_result *res, pb_err *err)
+                 void *added_arg, pb_write_result *res, pb_err *err)
 {
     sqlite_store *s = (sqlite_store *)base;
     char *member_json = NULL, *group_json = NULL, *gm_json = NULL;
@@ -208,4 +212,3 @@ out:
     pb__free(gm_json);
     return rc;
 }
-

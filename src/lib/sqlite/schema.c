@@ -140,8 +140,9 @@ int pb__sq_set_paused(pb_store *base, bool paused, pb_err *err)
     sqlite_store *s = (sqlite_store *)base;
     const char *p[1] = {paused ? "{\"reconciliation_paused\": true}"
                                : "{\"reconciliation_paused\": false}"};
-    return pb__sq_exec_bound(s,
-                             "INSERT INTO site_configs (key, value) VALUES ('prebuilds_settings', ?1)"
-                             " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-                             p, 1, NULL, paused ? "pause" : "resume", err);
+    return pb__sq_exec_bound(
+        s,
+        "INSERT INTO site_configs (key, value) VALUES ('prebuilds_settings', ?1)"
+        " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        p, 1, NULL, paused ? "pause" : "resume", err);
 }

@@ -71,8 +71,7 @@ int pb__sq_list(pb_store *base, pb_obj_kind kind, const char *parent_id, pb_obj_
                 pb_err *err);
 int pb__sq_remove(pb_store *base, const pb_target *t, pb_row_kind kind, const char *org_id,
                   size_t *n_removed, pb_err *err);
-int pb__sq_find_org(pb_store *base, const char *id_or_name, char out[PB_UUID_LEN + 1],
-                    pb_err *err);
+int pb__sq_find_org(pb_store *base, const char *id_or_name, char out[PB_UUID_LEN + 1], pb_err *err);
 int pb__sq_seed(pb_store *base, const pb_target *t, const pb_seed_opts *o, pb_seed_result *res,
                 pb_err *err);
 
