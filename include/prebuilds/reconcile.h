@@ -14,6 +14,10 @@
 
 typedef struct pb_report {
     size_t organizations; /* qualifying organizations considered */
+    /* of those, how many missed at least one row (from the last read that succeeded; 0
+     * when none did). Whether they still miss it follows from the result: a pass that
+     * returned 0 committed its writes, or found the rows added by someone else. */
+    size_t organizations_missing;
     size_t memberships_added;
     size_t groups_created;
     size_t group_memberships_added;

@@ -29,13 +29,14 @@ struct pb_metrics {
     uint64_t duration_count;
     double duration_sum;
     uint64_t orgs_considered;
-    uint64_t orgs_last; /* of the last full pass */
+    uint64_t orgs_last;        /* of the last full pass */
+    uint64_t orgs_unconverged; /* of the last full pass that read: found missing, not repaired */
     uint64_t rows_member, rows_group, rows_group_member;
     uint64_t statements;
     uint64_t notifications;
     uint64_t reconnects;
     double last_success; /* unix seconds, 0 before the first */
-    bool leader, db_up;
+    bool leader, db_up, paused;
 };
 
 const char *pb_pass_result_name(pb_pass_result r)
@@ -90,6 +91,14 @@ void pb_metrics_pass(pb_metrics *m, pb_pass_result result, double seconds, const
         m->orgs_considered += r->organizations;
         if (full && result != PB_PASS_FAILED)
             m->orgs_last = r->organizations;
+        /* The report cannot say which rows of a failed pass committed; its writes share one
+         * transaction, so normally none did: count every organization it found missing. A
+         * pass that succeeded leaves none behind (its rows or someone else's are there). A
+         * failed pass that never read learnt nothing and keeps the last value. */
+        if (full && result != PB_PASS_FAILED)
+            m->orgs_unconverged = 0;
+        else if (full && r->organizations_missing > 0)
+            m->orgs_unconverged = r->organizations_missing;
         m->rows_member += r->memberships_added;
         m->rows_group += r->groups_created;
         m->rows_group_member += r->group_memberships_added;
@@ -156,6 +165,13 @@ void pb_metrics_set_state(pb_metrics *m, bool db_up, bool leader)
     (void)pthread_mutex_lock(&m->mu);
     m->db_up = db_up;
     m->leader = leader;
+    (void)pthread_mutex_unlock(&m->mu);
+}
+
+void pb_metrics_set_paused(pb_metrics *m, bool paused)
+{
+    (void)pthread_mutex_lock(&m->mu);
+    m->paused = paused;
     (void)pthread_mutex_unlock(&m->mu);
 }
 
@@ -246,6 +262,9 @@ int pb_metrics_render(pb_metrics *m, char **out, size_t *len)
     family(&t, "prebuilds_organizations", "gauge",
            "Qualifying organizations seen by the last full pass.");
     put(&t, "prebuilds_organizations %llu\n", (unsigned long long)m->orgs_last);
+    family(&t, "prebuilds_organizations_unconverged", "gauge",
+           "Organizations the last full pass found missing a row and did not repair.");
+    put(&t, "prebuilds_organizations_unconverged %llu\n", (unsigned long long)m->orgs_unconverged);
     family(&t, "prebuilds_rows_added_total", "counter", "Rows inserted and committed, by kind.");
     put(&t, "prebuilds_rows_added_total{kind=\"organization_member\"} %llu\n",
         (unsigned long long)m->rows_member);
@@ -268,6 +287,8 @@ int pb_metrics_render(pb_metrics *m, char **out, size_t *len)
     put(&t, "prebuilds_leader %d\n", m->leader ? 1 : 0);
     family(&t, "prebuilds_database_up", "gauge", "1 when the database connection is up.");
     put(&t, "prebuilds_database_up %d\n", m->db_up ? 1 : 0);
+    family(&t, "prebuilds_paused", "gauge", "1 while reconciliation is paused, else 0.");
+    put(&t, "prebuilds_paused %d\n", m->paused ? 1 : 0);
     (void)pthread_mutex_unlock(&m->mu);
     if (t.failed) {
         free(t.buf);

@@ -27,7 +27,8 @@ pb_metrics *pb_metrics_new(const char *backend);
 void pb_metrics_free(pb_metrics **m);
 
 /* One finished pass: its result, its report (may be NULL for a skipped pass) and whether
- * it covered every organization (the organizations gauge only follows full passes). */
+ * it covered every organization (the organizations and unconverged gauges only follow
+ * full passes). */
 void pb_metrics_pass(pb_metrics *m, pb_pass_result result, double seconds, const pb_report *r,
                      bool full, double now_unix);
 /* One error, counted by PB_E* code family. */
@@ -36,6 +37,8 @@ void pb_metrics_statements(pb_metrics *m, uint64_t n);
 void pb_metrics_notifications(pb_metrics *m, uint64_t n);
 void pb_metrics_reconnect(pb_metrics *m);
 void pb_metrics_set_state(pb_metrics *m, bool db_up, bool leader);
+/* Whether reconciliation is paused (prebuilds_paused); 0 until someone says otherwise. */
+void pb_metrics_set_paused(pb_metrics *m, bool paused);
 void pb_metrics_set_backend(pb_metrics *m, const char *backend);
 
 /* Health for /readyz: the database answered and this replica is the leader or a ready

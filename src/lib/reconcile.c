@@ -83,6 +83,7 @@ static int attempt(pb_store *s, const pb_target *t, const pb_reconcile_opts *o, 
     if (rc != 0)
         goto out;
     r->organizations = plan.n_considered;
+    r->organizations_missing = plan.n_orgs;
     r->memberships_planned = plan.n_member;
     r->groups_planned = plan.n_group;
     r->group_memberships_planned = plan.n_group_member;

@@ -226,6 +226,7 @@ static void test_matrix(void **state)
     pb_report r;
     assert_int_equal(reconcile(s, &r), 0);
     assert_int_equal(r.organizations, 7);
+    assert_int_equal(r.organizations_missing, 6); /* all but org-112 */
     assert_int_equal(r.memberships_added, expect_members);
     assert_int_equal(r.groups_created, expect_groups);
     assert_int_equal(r.group_memberships_added, expect_gm);
@@ -262,6 +263,7 @@ static void test_matrix(void **state)
     assert_int_equal(reconcile(s, &r), 0);
     assert_int_equal(r.statements, 1);
     assert_int_equal(r.round_trips, 1);
+    assert_int_equal(r.organizations_missing, 0);
     assert_int_equal(r.memberships_added + r.groups_created + r.group_memberships_added, 0);
     pb_report_fini(&r);
     pb_store_free(&s);
@@ -725,6 +727,7 @@ static void test_missing_user_writes_nothing(void **state)
     pb_err err;
     assert_int_equal(pb_reconcile(s, &tg, NULL, &r, &err), PB_ENOUSER);
     assert_non_null(strstr(err.msg, "11111111-1111-4111-8111-111111111111"));
+    assert_int_equal(r.organizations_missing, 1); /* found missing, left missing */
     assert_int_equal(r.n_errors, 1);
     pb_report_fini(&r);
     assert_int_equal(total_rows(&t), 0);

@@ -366,6 +366,8 @@ static void test_metrics_from_zero(void **state)
         "prebuilds_statements_total 0\n",
         "prebuilds_leader 0\n",
         "prebuilds_database_up 0\n",
+        "prebuilds_organizations_unconverged 0\n",
+        "prebuilds_paused 0\n",
         "prebuilds_build_info{version=\"" PB_VERSION "\",backend=\"sqlite\"} 1\n",
     };
     for (size_t i = 0; i < sizeof(zeros) / sizeof(zeros[0]); i++)
@@ -400,6 +402,85 @@ static void test_metrics_from_zero(void **state)
     pb_metrics_free(&m);
 }
 
+/* The value of one unlabelled series in a fresh rendering; fails the test if absent. */
+static unsigned long long series(pb_metrics *m, const char *name)
+{
+    char *text = NULL;
+    size_t len = 0;
+    assert_int_equal(pb_metrics_render(m, &text, &len), 0);
+    char key[128];
+    (void)snprintf(key, sizeof(key), "\n%s ", name);
+    const char *at = strstr(text, key);
+    if (at == NULL)
+        fail_msg("no series %s", name);
+    char *end = NULL;
+    unsigned long long v = strtoull(at + strlen(key), &end, 10);
+    assert_true(end != NULL && *end == '\n');
+    free(text);
+    return v;
+}
+
+static void test_metrics_unconverged(void **state)
+{
+    (void)state;
+    pb_metrics *m = pb_metrics_new("postgres");
+    assert_non_null(m);
+    pb_report r;
+    pb_report_init(&r);
+    r.organizations = 10;
+    r.organizations_missing = 4;
+    /* a full pass that failed after reading: its writes rolled back, all 4 still miss */
+    pb_metrics_pass(m, PB_PASS_FAILED, 0.01, &r, true, 1700000000.0);
+    assert_int_equal(series(m, "prebuilds_organizations_unconverged"), 4);
+    /* a notified pass does not speak for every organization */
+    pb_metrics_pass(m, PB_PASS_REPAIRED, 0.01, &r, false, 1700000001.0);
+    assert_int_equal(series(m, "prebuilds_organizations_unconverged"), 4);
+    /* a failed pass that never read knows no better: the value stays */
+    pb_report none;
+    pb_report_init(&none);
+    pb_metrics_pass(m, PB_PASS_FAILED, 0.01, &none, true, 1700000002.0);
+    assert_int_equal(series(m, "prebuilds_organizations_unconverged"), 4);
+    /* a skipped pass (no report) changes nothing either */
+    pb_metrics_pass(m, PB_PASS_SKIPPED, 0.001, NULL, true, 1700000003.0);
+    assert_int_equal(series(m, "prebuilds_organizations_unconverged"), 4);
+    /* a full pass that committed its repairs leaves none behind */
+    r.memberships_added = 4;
+    pb_metrics_pass(m, PB_PASS_REPAIRED, 0.01, &r, true, 1700000004.0);
+    assert_int_equal(series(m, "prebuilds_organizations_unconverged"), 0);
+    /* failing again sets the count anew; then a success that added fewer rows than it
+     * found missing (another reconciler added the rest) still leaves none behind */
+    r.organizations_missing = 3;
+    r.memberships_added = 0;
+    pb_metrics_pass(m, PB_PASS_FAILED, 0.01, &r, true, 1700000005.0);
+    assert_int_equal(series(m, "prebuilds_organizations_unconverged"), 3);
+    r.memberships_added = 1;
+    pb_metrics_pass(m, PB_PASS_REPAIRED, 0.01, &r, true, 1700000006.0);
+    assert_int_equal(series(m, "prebuilds_organizations_unconverged"), 0);
+    pb_metrics_free(&m);
+}
+
+static void test_metrics_paused(void **state)
+{
+    (void)state;
+    pb_metrics *m = pb_metrics_new("sqlite");
+    assert_non_null(m);
+    assert_int_equal(series(m, "prebuilds_paused"), 0);
+    pb_metrics_set_paused(m, true);
+    assert_int_equal(series(m, "prebuilds_paused"), 1);
+    pb_metrics_set_paused(m, true);
+    assert_int_equal(series(m, "prebuilds_paused"), 1);
+    pb_metrics_set_paused(m, false);
+    assert_int_equal(series(m, "prebuilds_paused"), 0);
+    /* the gauge is its own: pausing touches neither readiness nor leadership */
+    pb_metrics_set_state(m, true, true);
+    pb_metrics_set_paused(m, true);
+    bool leader = false;
+    assert_true(pb_metrics_ready(m, &leader));
+    assert_true(leader);
+    assert_int_equal(series(m, "prebuilds_leader"), 1);
+    pb_metrics_free(&m);
+}
+
 static void test_http_addr(void **state)
 {
     (void)state;
@@ -420,11 +501,12 @@ static void test_http_addr(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_duration_parse),   cmocka_unit_test(test_duration_format),
-        cmocka_unit_test(test_jitter_bounds),    cmocka_unit_test(test_backoff_schedule),
-        cmocka_unit_test(test_backoff_on_clock), cmocka_unit_test(test_conf_parse),
-        cmocka_unit_test(test_conf_errors),      cmocka_unit_test(test_conf_layers),
-        cmocka_unit_test(test_bool_parse),       cmocka_unit_test(test_metrics_from_zero),
+        cmocka_unit_test(test_duration_parse),      cmocka_unit_test(test_duration_format),
+        cmocka_unit_test(test_jitter_bounds),       cmocka_unit_test(test_backoff_schedule),
+        cmocka_unit_test(test_backoff_on_clock),    cmocka_unit_test(test_conf_parse),
+        cmocka_unit_test(test_conf_errors),         cmocka_unit_test(test_conf_layers),
+        cmocka_unit_test(test_bool_parse),          cmocka_unit_test(test_metrics_from_zero),
+        cmocka_unit_test(test_metrics_unconverged), cmocka_unit_test(test_metrics_paused),
         cmocka_unit_test(test_http_addr),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
