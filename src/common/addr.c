@@ -8,7 +8,7 @@
 #include "addr.h"
 
 int pb_addr_parse(const char *addr, struct sockaddr_storage *ss, socklen_t *ss_len, char *msg,
-                      size_t msg_len)
+                  size_t msg_len)
 {
     memset(ss, 0, sizeof(*ss));
     const char *colon = strrchr(addr, ':');
