@@ -96,11 +96,11 @@ uninstall:
 # The Debian packages (debian/), built in a copy of the tree; the .debs land in
 # $(BUILD)/deb. `make package-check` also runs lintian, installs them on this machine
 # (root), checks them and purges them again, as CI does.
-package:
+package: deps
 	@$(MAKE) --no-print-directory deps DEPS="$(PACKAGE_DEPS)"
 	tests/package/build_and_check.sh --build-only --out $(abspath $(BUILD))/deb
 
-package-check:
+package-check: deps
 	@$(MAKE) --no-print-directory deps DEPS="$(PACKAGE_DEPS)"
 	tests/package/build_and_check.sh --out $(abspath $(BUILD))/deb
 
