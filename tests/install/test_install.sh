@@ -7,6 +7,8 @@
 # usage: test_install.sh BUILD_DIR SOURCE_DIR CC [EXTRA_CFLAGS]
 # EXTRA_CFLAGS are the build's sanitizer flags, so the program links an instrumented
 # library the way it must.
+# `check && ok ... || fail ...` is meant: ok only echoes, so fail runs only on failure.
+# shellcheck disable=SC2015
 set -euo pipefail
 build=$1 src=$2 cc=$3 extra_cflags=${4:-}
 
@@ -158,7 +160,7 @@ check_run consumer_shared "$tmp/consumer_shared" LD_LIBRARY_PATH="$libdir"
 # usual. (libpq's own static dependencies are not all packaged, so libpq stays shared.)
 requires=$(pkg-config --print-requires-private prebuilds | awk '{print $1}' | tr '\n' ' ')
 echo "Requires.private: $requires"
-# shellcheck disable=SC2086
+# shellcheck disable=SC2086,SC2046
 "$cc" $warn $extra_cflags $cflags "$src/tests/install/consumer.c" -o "$tmp/consumer_static" \
   $(pkg-config --libs-only-L prebuilds) -l:libprebuilds.a $(pkg-config --libs $requires)
 if readelf -d "$tmp/consumer_static" | grep -q 'NEEDED.*libprebuilds'; then

@@ -8,6 +8,8 @@
 # usage: build_and_check.sh [--build-only] [--out DIR]
 #   --out DIR     also copy the .deb files (and the build log) to DIR
 #   --build-only  stop after the build and lintian
+# `check && ok ... || fail ...` is meant: ok only echoes, so fail runs only on failure.
+# shellcheck disable=SC2015
 set -euo pipefail
 here=$(cd "$(dirname "$0")/../.." && pwd)
 build_only=0 out=
@@ -212,7 +214,7 @@ if cc -std=c17 -Wall -Wextra -Werror $cflags "$here/tests/install/consumer.c" \
 else
   fail "shared consumer does not build: $(cat "$tmp/cc.err")"
 fi
-# shellcheck disable=SC2086
+# shellcheck disable=SC2086,SC2046
 if cc -std=c17 -Wall -Wextra -Werror $cflags "$here/tests/install/consumer.c" \
   -o "$tmp/consumer_static" -l:libprebuilds.a \
   $(pkg-config --libs $(pkg-config --print-requires-private prebuilds | awk '{print $1}')) \
