@@ -15,7 +15,8 @@ DEPS = gcc make cmake pkg-config libpq-dev libsqlite3-dev libjansson-dev libcmoc
 
 PREBUILDS = $(BUILD)/prebuilds
 
-.PHONY: all build deps test test-plain test-asan demo clean format format-check
+.PHONY: all build deps test test-plain test-asan demo clean format format-check \
+        install uninstall package package-check
 
 all: build
 
@@ -72,6 +73,36 @@ format-check:
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD)
+
+# ---- installing and packaging ----
+# `make install` installs build/ under PREFIX with `cmake --install` (DESTDIR stages it
+# elsewhere): binary, libprebuilds.so.0 and .a, headers, prebuilds.pc, man pages, the
+# systemd unit (PB_SYSTEMD_UNITDIR, default lib/systemd/system under PREFIX, via
+# CMAKE_OPTS) and the example configuration. `make uninstall` removes what every
+# `make install` since the last uninstall put there.
+PREFIX  ?= /usr/local
+DESTDIR ?=
+INSTALLED = $(abspath $(BUILD))/installed-files.txt
+PACKAGE_DEPS = build-essential debhelper dpkg-dev fakeroot lintian systemd
+
+install: build
+	DESTDIR="$(DESTDIR)" cmake --install $(BUILD) --prefix "$(PREFIX)"
+	@sed 's|^|$(DESTDIR)|' $(BUILD)/install_manifest.txt >> $(INSTALLED) && \
+	  sort -u -o $(INSTALLED) $(INSTALLED)
+
+uninstall:
+	cmake -DMANIFEST=$(INSTALLED) -P cmake/uninstall.cmake
+
+# The Debian packages (debian/), built in a copy of the tree; the .debs land in
+# $(BUILD)/deb. `make package-check` also runs lintian, installs them on this machine
+# (root), checks them and purges them again, as CI does.
+package: deps
+	@$(MAKE) --no-print-directory deps DEPS="$(PACKAGE_DEPS)"
+	tests/package/build_and_check.sh --build-only --out $(abspath $(BUILD))/deb
+
+package-check: deps
+	@$(MAKE) --no-print-directory deps DEPS="$(PACKAGE_DEPS)"
+	tests/package/build_and_check.sh --out $(abspath $(BUILD))/deb
 
 # ---- reliability: fuzzing (clang + libFuzzer) and the long race stress ----
 FUZZ_BUILD   ?= build-fuzz
