@@ -23,8 +23,10 @@ BASE=$2
 # shellcheck source=lib.sh
 . "$(dirname "$0")/lib.sh"
 SUPER=$(psql "$BASE" -qXAtc "SELECT current_user")
-# Should the planted code ever make the platform's role a superuser, undo it on the way out.
-CLEANUP_HOOKS+=("psql \"\$BASE\" -qXc 'ALTER ROLE $OWNER NOSUPERUSER'")
+# The hijack attempts (b) run against a platform role of their own, so that a successful one
+# (it makes that role a superuser) cannot touch the coder_owner role other tests share.
+HIJACK_OWNER="pbsafe_hj_$$"
+CLEANUP_HOOKS+=("psql \"\$BASE\" -qXc 'ALTER ROLE $HIJACK_OWNER NOSUPERUSER'")
 
 # ---------------------------------------------------------------- (a) ownership
 new_platform
@@ -59,10 +61,20 @@ bad=$(sq "$PDB" "SELECT string_agg(p.oid::regprocedure::text || ' ' || coalesce(
     fail "functions without SECURITY DEFINER or the fixed search_path: $bad"
 
 # ---------------------------------------------------------------- (b) hijack attempts
+# A platform database like the first, owned by a role of its own (see HIJACK_OWNER).
+ROLES+=("$HIJACK_OWNER")
+OWNER=$HIJACK_OWNER
+new_platform
+pf_run_all a >/dev/null || fail "platform flows before the install (b)"
+for what in --recommended-indexes --summary --triggers; do
+    expect_rc "init $what as the superuser (b)" 0 "b_init$what" --db "$DB" init "$what"
+done
 # The planted code: records who runs it, and, run as a superuser, makes coder_owner one.
 oq "$PDB" "
-CREATE TABLE public.hijack_log (via text, cur name, sess name, super boolean, app text, ctx text);
+CREATE TABLE public.hijack_log (n bigserial, via text, cur name, sess name, super boolean, app text, ctx text,
+    query text);
 GRANT SELECT, INSERT ON public.hijack_log TO PUBLIC;
+GRANT USAGE ON SEQUENCE public.hijack_log_n_seq TO PUBLIC;
 CREATE SCHEMA hijack;
 GRANT USAGE ON SCHEMA hijack TO PUBLIC;
 CREATE FUNCTION hijack.note(via text) RETURNS boolean LANGUAGE plpgsql VOLATILE
@@ -71,8 +83,8 @@ DECLARE ctx text; su boolean;
 BEGIN
     GET DIAGNOSTICS ctx = PG_CONTEXT;
     SELECT rolsuper INTO su FROM pg_roles WHERE rolname = current_user;
-    INSERT INTO public.hijack_log VALUES (via, current_user, session_user, su,
-        current_setting('application_name'), ctx);
+    INSERT INTO public.hijack_log (via, cur, sess, super, app, ctx, query) VALUES (via, current_user,
+        session_user, su, current_setting('application_name'), ctx, left(current_query(), 160));
     IF su THEN
         EXECUTE 'ALTER ROLE $OWNER SUPERUSER';
     END IF;
@@ -209,8 +221,11 @@ total=$(sq "$PDB" "SELECT count(*) FROM hijack_log")
 ours_super=$(sq "$PDB" "SELECT string_agg(DISTINCT via || ' as ' || cur || ' (session ' || sess || ', ' || app || ') in ' ||
                         coalesce(substring(ctx from 'function (prebuilds[a-z_0-9]*)'), 'a prebuilds session'), '; ')
                         FROM hijack_log WHERE super AND (ctx LIKE '%prebuilds%' OR app LIKE 'prebuilds%')")
+first=$(sq "$PDB" "SELECT via || ' as ' || cur || ' (session ' || sess || ', ' || app || '): ' || replace(ctx, E'\n', ' <- ')
+                   || ' (statement: ' || regexp_replace(query, '\s+', ' ', 'g') || ')'
+                   FROM hijack_log WHERE super ORDER BY n LIMIT 1")
 [ -z "$ours_super" ] && ok "no planted code ran as a superuser in our functions or sessions" ||
-    fail "planted code ran as a superuser: $ours_super"
+    fail "planted code ran as a superuser: first: $first; all: $ours_super"
 other=$(sq "$PDB" "SELECT count(*) FROM hijack_log WHERE super AND NOT (ctx LIKE '%prebuilds%' OR app LIKE 'prebuilds%')")
 [ "$other" -eq 0 ] || echo "note: $other superuser run(s) of planted code outside prebuilds (the test's or the platform's own)"
 ran_ours=$(sq "$PDB" "SELECT count(*) FROM hijack_log WHERE ctx LIKE '%prebuilds%'")
@@ -232,6 +247,7 @@ else ok "$OWNER still cannot COPY TO PROGRAM"; fi
 # Undo any escalation now, so the rest of the test runs with a plain platform role.
 psql "$BASE" -qXc "ALTER ROLE $OWNER NOSUPERUSER" >/dev/null
 sq "$PDB" "ALTER ROLE $OWNER IN DATABASE $PDB RESET search_path"
+OWNER=coder_owner
 
 # ---------------------------------------------------------------- (c) a role that does not qualify
 THIRD="pbsafe_third_$$"
