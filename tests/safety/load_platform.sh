@@ -41,12 +41,10 @@ done
 
 sq -c "CREATE DATABASE $DBNAME OWNER $OWNER" >/dev/null || die "CREATE DATABASE $DBNAME failed"
 OWNER_DB="$BASE dbname=$DBNAME user=$OWNER"
-psql "$OWNER_DB" -qX -v ON_ERROR_STOP=1 -f "$SCHEMA" >/dev/null 2>"/tmp/load_platform.$$" || {
-    msg=$(head -n 1 "/tmp/load_platform.$$")
-    rm -f "/tmp/load_platform.$$"
-    die "loading production_schema.sql as $OWNER: $msg"
-}
-rm -f "/tmp/load_platform.$$"
+ERRS=$(mktemp /tmp/load_platform.XXXXXX) || die "mktemp failed"
+trap 'rm -f "$ERRS"' EXIT
+psql "$OWNER_DB" -qX -v ON_ERROR_STOP=1 -f "$SCHEMA" >/dev/null 2>"$ERRS" ||
+    die "loading production_schema.sql as $OWNER: $(grep -m1 ERROR "$ERRS")"
 
 # What the platform itself writes at first start: its prebuilds user (a system account), the
 # first administrator, the default organization with its everyone group and the administrator
