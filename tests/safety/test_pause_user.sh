@@ -144,7 +144,7 @@ if [ "$MODE" = pg ]; then
     expect_paused own_rec --db "$DB" reconcile
     expect_paused own_once --db "$DB" run --once --lock-id 4904 --metrics-addr off
     expect_rc "resume on our own PostgreSQL schema" 0 own_resume --db "$DB" resume
-    check "resume lifted the switch" test "$(sq "$PDB" "SELECT coalesce(value::jsonb ->> 'reconciliation_paused', 'false') FROM site_configs WHERE key = 'prebuilds_settings'")" = false
+    check "resume lifted the switch" test "$(sq "$PDB" "SELECT coalesce((SELECT value::jsonb ->> 'reconciliation_paused' FROM site_configs WHERE key = 'prebuilds_settings'), 'false')")" = false
     expect_rc "reconcile after resume" 0 own_rec2 --db "$DB" reconcile
     finish
 fi
