@@ -91,6 +91,8 @@ typedef struct pb_daemon {
     uint64_t watchdog_ms;
     int64_t next_watchdog_at;
     bool trust_unchanged; /* the last full pass succeeded: an unchanged store needs no pass */
+    bool paused;          /* the last pass found the platform's pause switch on */
+    bool user_refused;    /* the last pass found the prebuilds user missing or soft-deleted */
     char (*pending)[PB_UUID_LEN + 1];
     size_t n_pending;
     bool pending_overflow;
@@ -398,9 +400,43 @@ static int once_exit_code(int rc)
     if (rc == 0)
         return PB_EXIT_OK;
     if (rc == PB_ECONNECT || rc == PB_ENOSCHEMA || rc == PB_EPRIVILEGE || rc == PB_ENOUSER ||
-        rc == PB_EINVAL)
+        rc == PB_EINVAL || rc == PB_EPAUSED)
         return cli_exit_code(rc);
     return PB_EXIT_PARTIAL;
+}
+
+/* The platform's pause switch and the prebuilds user are states, not errors to repeat:
+ * each change is logged once, the gauge and the systemd status follow it, and nothing is
+ * written meanwhile (the platform's own cleanup of a deleted user is never fought). */
+static void follow_states(pb_daemon *d, int rc, const pb_report *r, const pb_err *err)
+{
+    bool paused = rc == PB_EPAUSED;
+    bool refused = rc == PB_ENOUSER;
+    bool read = rc == 0 || paused || refused;
+    if (!read)
+        return;
+    if (paused != d->paused) {
+        d->paused = paused;
+        pb_metrics_set_paused(d->metrics, paused);
+        pb_log(paused ? PB_LOG_WARN : PB_LOG_INFO,
+               paused ? "reconciliation paused by the platform's switch (site_configs "
+                        "prebuilds_settings): writing nothing until it is lifted"
+                      : "reconciliation resumed: the platform's pause switch was lifted",
+               NULL);
+    }
+    if (refused != d->user_refused) {
+        d->user_refused = refused;
+        if (refused)
+            pb_log(PB_LOG_WARN, "writing nothing: the prebuilds user is unusable", "error",
+                   err->msg, NULL);
+        else
+            pb_log(PB_LOG_INFO, "the prebuilds user is usable again", NULL);
+    }
+    if (paused)
+        status_line("leader: paused by the platform's switch, writing nothing");
+    else if (refused)
+        status_line("leader: prebuilds user %s, writing nothing",
+                    r->user == PB_USER_DELETED ? "soft-deleted" : "missing");
 }
 
 static void run_pass(pb_daemon *d, bool full)
@@ -441,9 +477,11 @@ static void run_pass(pb_daemon *d, bool full)
     count_statements(d);
     double secs = r.duration_ms / 1e3;
     size_t added = r.memberships_added + r.groups_created + r.group_memberships_added;
-    pb_pass_result result = rc != 0     ? PB_PASS_FAILED
-                            : added > 0 ? PB_PASS_REPAIRED
-                                        : PB_PASS_CONVERGED;
+    pb_pass_result result = rc == PB_EPAUSED ? PB_PASS_PAUSED
+                            : rc != 0        ? PB_PASS_FAILED
+                            : added > 0      ? PB_PASS_REPAIRED
+                                             : PB_PASS_CONVERGED;
+    follow_states(d, rc, &r, &err);
     pb_metrics_pass(d->metrics, result, secs, &r, full, unix_now());
     char orgs[24], stmts[24], dur[24], n_m[24], n_g[24], n_gm[24];
     (void)snprintf(orgs, sizeof(orgs), "%zu", r.organizations);
@@ -467,6 +505,10 @@ static void run_pass(pb_daemon *d, bool full)
                    "statements", stmts, "duration_ms", dur, NULL);
             status_line("leader: repaired %zu rows in %zu organizations", added, r.organizations);
         }
+    } else if (rc == PB_EPAUSED || (rc == PB_ENOUSER && !stop_requested)) {
+        d->trust_unchanged = false; /* read again next time: the switch or the user may move */
+        if (rc == PB_ENOUSER)
+            pb_metrics_error(d->metrics, rc);
     } else {
         d->trust_unchanged = false;
         pb_metrics_error(d->metrics, rc);

@@ -74,14 +74,18 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
     if (get && strcmp(url, "/readyz") == 0) {
         bool leader = false;
         bool ready = pb_metrics_ready(h->metrics, &leader);
-        static char as_leader[] = "ready: leader\n", as_follower[] = "ready: follower\n",
-                    not_ready[] = "not ready: database unreachable\n";
+        static char not_ready[] = "not ready: database unreachable\n";
         if (!ready)
             return reply(c, MHD_HTTP_SERVICE_UNAVAILABLE, text_plain, not_ready,
                          sizeof(not_ready) - 1, false);
-        return leader
-                   ? reply(c, MHD_HTTP_OK, text_plain, as_leader, sizeof(as_leader) - 1, false)
-                   : reply(c, MHD_HTTP_OK, text_plain, as_follower, sizeof(as_follower) - 1, false);
+        /* Paused is still ready: the daemon runs and serves, it only writes nothing. */
+        static char leader_body[] = "ready: leader\n", follower_body[] = "ready: follower\n",
+                    leader_paused[] = "ready: leader (reconciliation paused by the platform)\n",
+                    follower_paused[] = "ready: follower (reconciliation paused by the platform)\n";
+        bool paused = pb_metrics_paused(h->metrics);
+        char *body = leader ? (paused ? leader_paused : leader_body)
+                            : (paused ? follower_paused : follower_body);
+        return reply(c, MHD_HTTP_OK, text_plain, body, strlen(body), false);
     }
     static char not_found[] = "not found\n";
     return reply(c, MHD_HTTP_NOT_FOUND, text_plain, not_found, sizeof(not_found) - 1, false);

@@ -18,7 +18,7 @@ enum { ERR_CONNECT, ERR_SCHEMA, ERR_REFUSED, ERR_TRANSIENT, ERR_DATABASE, ERR_OT
 static const char *const err_names[ERR_COUNT] = {"connect",   "schema",   "refused",
                                                  "transient", "database", "other"};
 static const char *const result_names[PB_PASS_RESULT_COUNT] = {"converged", "repaired", "failed",
-                                                               "skipped"};
+                                                               "skipped", "paused"};
 
 struct pb_metrics {
     pthread_mutex_t mu;
@@ -95,15 +95,15 @@ void pb_metrics_pass(pb_metrics *m, pb_pass_result result, double seconds, const
          * transaction, so normally none did: count every organization it found missing. A
          * pass that succeeded leaves none behind (its rows or someone else's are there). A
          * failed pass that never read learnt nothing and keeps the last value. */
-        if (full && result != PB_PASS_FAILED)
+        if (full && result != PB_PASS_FAILED && result != PB_PASS_PAUSED)
             m->orgs_unconverged = 0;
-        else if (full && r->organizations_missing > 0)
-            m->orgs_unconverged = r->organizations_missing;
+        else if (full && (r->organizations_missing > 0 || result == PB_PASS_PAUSED))
+            m->orgs_unconverged = r->organizations_missing; /* paused: left as found */
         m->rows_member += r->memberships_added;
         m->rows_group += r->groups_created;
         m->rows_group_member += r->group_memberships_added;
     }
-    if (result != PB_PASS_FAILED)
+    if (result != PB_PASS_FAILED && result != PB_PASS_PAUSED)
         m->last_success = now_unix;
     (void)pthread_mutex_unlock(&m->mu);
 }
@@ -173,6 +173,14 @@ void pb_metrics_set_paused(pb_metrics *m, bool paused)
     (void)pthread_mutex_lock(&m->mu);
     m->paused = paused;
     (void)pthread_mutex_unlock(&m->mu);
+}
+
+bool pb_metrics_paused(pb_metrics *m)
+{
+    (void)pthread_mutex_lock(&m->mu);
+    bool paused = m->paused;
+    (void)pthread_mutex_unlock(&m->mu);
+    return paused;
 }
 
 bool pb_metrics_ready(pb_metrics *m, bool *leader)

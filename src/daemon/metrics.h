@@ -15,6 +15,7 @@ typedef enum pb_pass_result {
     PB_PASS_REPAIRED,      /* rows were added */
     PB_PASS_FAILED,        /* the pass ended with an error */
     PB_PASS_SKIPPED,       /* SQLite: no commit since the last pass, no table read */
+    PB_PASS_PAUSED,        /* the platform's pause switch is on: read, nothing written */
     PB_PASS_RESULT_COUNT
 } pb_pass_result;
 
@@ -44,6 +45,8 @@ void pb_metrics_set_backend(pb_metrics *m, const char *backend);
 /* Health for /readyz: the database answered and this replica is the leader or a ready
  * follower (connected, trying the lock). */
 bool pb_metrics_ready(pb_metrics *m, bool *leader);
+/* Whether the last pass found the pause switch on (for /readyz's body). */
+bool pb_metrics_paused(pb_metrics *m);
 
 /* The exposition text; the caller frees *out (free()). Returns 0 or -1 (no memory). */
 int pb_metrics_render(pb_metrics *m, char **out, size_t *len);
