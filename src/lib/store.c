@@ -260,8 +260,8 @@ int pb_store_uninstall(pb_store *s, pb_removed_cb cb, void *arg, size_t *n_remov
     if (s->vt->uninstall == NULL)
         return pb__err_set(
             err, PB_ESCHEMA,
-            "uninstall: this SQLite database is prebuilds' own: there is nothing "
-            "installed in someone else's schema to remove (delete the file instead)");
+            "uninstall: an SQLite database is always prebuilds' own: drop the database "
+            "instead (delete the file)");
     return s->vt->uninstall(s, cb, arg, n_removed, err);
 }
 

@@ -36,7 +36,7 @@ ADMIN="$BASE dbname=$DB_NAME"
 "$BIN" --db "$ADMIN" init --triggers >/dev/null || exit 1
 "$BIN" --db "$ADMIN" seed --orgs 10 --templates-per-org 1 --versions-per-template 1 \
     --presets-per-version 1 --prebuilds-fraction 1 --drift-fraction 1 >/dev/null || exit 1
-"$BIN" init --print-grants "$ROLE" >"$W/grants.sql"
+"$BIN" --db "$ADMIN" init --print-grants "$ROLE" >"$W/grants.sql"
 # reading and connecting need no more than the printed grants on a fresh database
 q "REVOKE ALL ON DATABASE $DB_NAME FROM PUBLIC; GRANT CONNECT ON DATABASE $DB_NAME TO $ROLE" || exit 1
 psql "$ADMIN" -qX -v ON_ERROR_STOP=1 -f "$W/grants.sql" || exit 1

@@ -111,18 +111,30 @@ void pb__pg_session_started(pg_store *s)
     atomic_store(&s->cancel, PQgetCancel(s->conn));
 }
 
-/* Our defaults first, the user's string last: libpq lets later settings win. */
-const char *const pb__pg_conn_keys[] = {
-    "fallback_application_name", "connect_timeout",  "keepalives", "keepalives_idle",
-    "keepalives_interval",       "keepalives_count", "dbname",     NULL};
+/* Our defaults first, the user's string last: libpq lets later settings win. `options`
+ * pins search_path to public (pg_catalog is still searched first), so that nobody who can
+ * change the database's or a role's settings, or create a schema named after our role, can
+ * put objects of their own in front of the tables and functions our SQL names: such an
+ * object would run with our session's rights. PGOPTIONS, then the URL's own `options`, come
+ * after ours and win (that is how to name another schema). */
+const char *const pb__pg_conn_keys[] = {"fallback_application_name",
+                                        "connect_timeout",
+                                        "keepalives",
+                                        "keepalives_idle",
+                                        "keepalives_interval",
+                                        "keepalives_count",
+                                        "options",
+                                        "dbname",
+                                        NULL};
 
-void pb__pg_conn_values(const pg_store *s, const char *vals[8])
+void pb__pg_conn_values(const pg_store *s, const char *vals[PB__PG_N_CONN])
 {
     static const char *const defaults[] = {"prebuilds", "10", "1", "30", "10", "3"};
     for (int i = 0; i < 6; i++)
         vals[i] = defaults[i];
-    vals[6] = s->conninfo;
-    vals[7] = NULL;
+    vals[6] = s->options;
+    vals[7] = s->conninfo;
+    vals[8] = NULL;
 }
 
 /* Reconnect when the connection broke; prepared statements die with it. A manual store
@@ -351,6 +363,7 @@ static void pb__pg_close(pb_store *base)
     if (s->conn != NULL)
         PQfinish(s->conn);
     pb__free(s->conninfo);
+    pb__free(s->options);
     pb__free(s);
 }
 
@@ -387,7 +400,13 @@ int pb__store_pg_open(const char *conninfo, unsigned flags, pb_store **out, pb_e
     atomic_init(&s->cancel, NULL);
     pb_dburl_redact(conninfo, s->where, sizeof(s->where));
     s->conninfo = pb__strdup(conninfo);
-    if (s->conninfo == NULL) {
+    const char *env = getenv("PGOPTIONS");
+    size_t olen = sizeof(PB__PG_SEARCH_PATH) + (env != NULL ? strlen(env) + 1 : 0);
+    s->options = pb__malloc(olen);
+    if (s->options != NULL)
+        (void)snprintf(s->options, olen, "%s%s%s", PB__PG_SEARCH_PATH, env != NULL ? " " : "",
+                       env != NULL ? env : "");
+    if (s->conninfo == NULL || s->options == NULL) {
         pb__pg_close(&s->base);
         return pb__err_set(err, PB_ENOMEM, "connect: out of memory");
     }
@@ -395,7 +414,7 @@ int pb__store_pg_open(const char *conninfo, unsigned flags, pb_store **out, pb_e
         *out = &s->base; /* pb_store_connect connects */
         return 0;
     }
-    const char *vals[8];
+    const char *vals[PB__PG_N_CONN];
     pb__pg_conn_values(s, vals);
     s->conn = PQconnectdbParams(pb__pg_conn_keys, vals, 1);
     if (s->conn == NULL) {

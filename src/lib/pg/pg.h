@@ -44,6 +44,7 @@ typedef struct pg_store {
     bool summary;    /* this session's join-form status found a summary it can trust */
     bool manual;     /* PB_OPEN_MANUAL: never reconnect behind the caller's back */
     char *conninfo;  /* owned copy, for reconnecting; holds secrets: never printed */
+    char *options;   /* the startup options: our search_path, then PGOPTIONS */
     char where[256]; /* host/port/db, never the password, for messages */
     /* For pb_store_interrupt from a signal handler: swapped atomically, and cleared
      * before the object it points to is freed. */
@@ -60,7 +61,9 @@ void pb__pg_drop_cancel(pg_store *s);
 void pb__pg_quiet_notices(void *arg, const char *message);
 void pb__pg_session_started(pg_store *s);
 extern const char *const pb__pg_conn_keys[];
-void pb__pg_conn_values(const pg_store *s, const char *vals[8]);
+#define PB__PG_N_CONN      9
+#define PB__PG_SEARCH_PATH "-c search_path=public"
+void pb__pg_conn_values(const pg_store *s, const char *vals[PB__PG_N_CONN]);
 int pb__pg_ensure_connected(pg_store *s, pb_err *err);
 void pb__pg_reset_connection(pg_store *s);
 

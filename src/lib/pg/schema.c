@@ -223,6 +223,14 @@ static int init_schema(pg_store *s, const pb_target *t, const pb_init_opts *o, p
             goto fail;
     } else if (row.n_tables == PB__N_TABLES_REQUIRED) {
         res->foreign_schema = true;
+        /* Before anything else: whether this role may install what was asked for. */
+        if ((o->summary || o->triggers) && !row.can_own) {
+            rc = pb__err_set(err, PB_EPRIVILEGE,
+                             "init --%s: the platform's tables are owned by role \"%s\"; run "
+                             "this as that role (or a member of it) or as a superuser",
+                             o->summary ? "summary" : "triggers", row.owners);
+            goto fail;
+        }
     } else if (row.n_tables > 0) {
         rc = pb__err_set(err, PB_ESCHEMA,
                          "init: found %d of the %d tables and no prebuilds migrations; refusing "

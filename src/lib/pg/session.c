@@ -31,7 +31,7 @@ int pb__pg_connect(pb_store *base, int cancel_fd, int timeout_ms, pb_err *err)
     pb__pg_drop_cancel(s);
     if (s->conn != NULL)
         PQfinish(s->conn);
-    const char *vals[8];
+    const char *vals[PB__PG_N_CONN];
     pb__pg_conn_values(s, vals);
     s->conn = PQconnectStartParams(pb__pg_conn_keys, vals, 1);
     if (s->conn == NULL)
