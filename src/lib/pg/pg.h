@@ -62,7 +62,10 @@ void pb__pg_quiet_notices(void *arg, const char *message);
 void pb__pg_session_started(pg_store *s);
 extern const char *const pb__pg_conn_keys[];
 #define PB__PG_N_CONN      9
-#define PB__PG_SEARCH_PATH "-c search_path=public"
+/* Startup options: search_path pinned (see conn.c), and no JIT compilation for our
+ * statements (it costs more than it saves on them; see docs/BENCHMARKS.md): both cost no
+ * statement. */
+#define PB__PG_SEARCH_PATH "-c search_path=public -c jit=off"
 void pb__pg_conn_values(const pg_store *s, const char *vals[PB__PG_N_CONN]);
 int pb__pg_ensure_connected(pg_store *s, pb_err *err);
 void pb__pg_reset_connection(pg_store *s);
