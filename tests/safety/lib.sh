@@ -1,4 +1,5 @@
-# shellcheck shell=bash
+# shellcheck shell=bash disable=SC2034
+# (SC2034: DB, ODB, PDB and the like are set here for the tests that source this file)
 # Shared by the safety tests: assertions, a work directory and databases that are removed on
 # exit, the platform database, schema dumps and the daemon. Source it after setting BIN (the
 # prebuilds binary) and BASE (a superuser conninfo on the shared server; may be empty for

@@ -30,7 +30,7 @@ CLEANUP_HOOKS+=("psql \"\$BASE\" -qXc 'ALTER ROLE $HIJACK_OWNER NOSUPERUSER'")
 
 # ---------------------------------------------------------------- (a) ownership
 new_platform
-A_DB=$PDB
+
 pf_run_all a >/dev/null || fail "platform flows before the install"
 for what in --recommended-indexes --summary --triggers; do
     expect_rc "init $what as the superuser $SUPER" 0 "a_init$what" --db "$DB" init "$what"
