@@ -69,51 +69,40 @@ static int status_to_plan(const pb_status_row *row, void *arg)
     return pb_plan_add(arg, row);
 }
 
-/* One attempt: read, plan, write. */
-static int attempt(pb_store *s, const pb_target *t, const pb_reconcile_opts *o, pb_report *r,
-                   pb_err *err)
+/* The pass's facts, as the status statement read them: refuse while the platform's pause
+ * switch is on or the prebuilds user is unusable (nothing is written either way). */
+static int check_facts(pb_store *s, const pb_target *t, pb_report *r, pb_status_info *info,
+                       pb_err *err)
 {
-    pb_plan plan;
-    pb_plan_init(&plan);
+    pb_store_status_info(s, info);
+    r->paused = info->paused;
+    r->user = info->user;
+    if (info->paused)
+        return pb__err_set(err, PB_EPAUSED,
+                           "reconciliation is paused (site_configs \"prebuilds_settings\" has "
+                           "\"reconciliation_paused\": true): nothing written");
+    if (info->user != PB_USER_OK)
+        return pb__err_set(err, PB_ENOUSER,
+                           info->user == PB_USER_DELETED
+                               ? "prebuilds user %s is soft-deleted (users.deleted): nothing "
+                                 "written until the platform restores it"
+                               : "prebuilds user %s not found in users: run init or pass the "
+                                 "right --user-id",
+                           t->user_id);
+    return 0;
+}
+
+/* The plan's writes, set-based, with the names of the organizations for `o->added`. */
+static int write_plan(pb_store *s, const pb_target *t, const pb_reconcile_opts *o,
+                      const pb_plan *plan, pb_report *r, pb_err *err)
+{
     const char **member_ids = NULL, **group_ids = NULL, **gm_ids = NULL;
     size_t n_member = 0, n_group = 0, n_gm = 0;
-    int rc = pb_store_status(s, t, o->org_ids, o->n_org_ids, status_to_plan, &plan, err);
-    if (rc == PB_ENOMEM && err->msg[0] == '\0')
-        pb__err_set(err, rc, "plan: out of memory");
-    if (rc != 0)
-        goto out;
-    r->organizations = plan.n_considered;
-    r->organizations_missing = plan.n_orgs;
-    r->memberships_planned = plan.n_member;
-    r->groups_planned = plan.n_group;
-    r->group_memberships_planned = plan.n_group_member;
-    pb_status_info info;
-    pb_store_status_info(s, &info);
-    r->paused = info.paused;
-    r->user = info.user;
-    if (info.paused) {
-        rc = pb__err_set(err, PB_EPAUSED,
-                         "reconciliation is paused (site_configs \"prebuilds_settings\" has "
-                         "\"reconciliation_paused\": true): nothing written");
-        goto out;
-    }
-    if (info.user != PB_USER_OK) {
-        rc = pb__err_set(err, PB_ENOUSER,
-                         info.user == PB_USER_DELETED
-                             ? "prebuilds user %s is soft-deleted (users.deleted): nothing written "
-                               "until the platform restores it"
-                             : "prebuilds user %s not found in users: run init or pass the right "
-                               "--user-id",
-                         t->user_id);
-        goto out;
-    }
-    if (info.summary_pending && !o->dry_run && (rc = pb_store_fold(s, err)) != 0)
-        goto out;
-    if (plan.n_orgs == 0 || o->dry_run)
-        goto out;
-    if ((rc = pb_plan_org_ids(&plan, PB_ROW_MEMBER, &member_ids, &n_member)) != 0 ||
-        (rc = pb_plan_org_ids(&plan, PB_ROW_GROUP, &group_ids, &n_group)) != 0 ||
-        (rc = pb_plan_org_ids(&plan, PB_ROW_GROUP_MEMBER, &gm_ids, &n_gm)) != 0) {
+    pb_plan_org *by_id = NULL;
+    int rc;
+    if ((rc = pb_plan_org_ids(plan, PB_ROW_MEMBER, &member_ids, &n_member)) != 0 ||
+        (rc = pb_plan_org_ids(plan, PB_ROW_GROUP, &group_ids, &n_group)) != 0 ||
+        (rc = pb_plan_org_ids(plan, PB_ROW_GROUP_MEMBER, &gm_ids, &n_gm)) != 0) {
         pb__err_set(err, rc, "plan: out of memory");
         goto out;
     }
@@ -125,30 +114,57 @@ static int attempt(pb_store *s, const pb_target *t, const pb_reconcile_opts *o, 
         .group_member_orgs = gm_ids,
         .n_group_member_orgs = n_gm,
     };
-    pb_write_result res;
-    pb_plan_org *by_id = NULL;
-    added_ctx actx = {o, NULL, plan.n_orgs};
+    added_ctx actx = {o, NULL, plan->n_orgs};
     if (o->added != NULL) {
-        by_id = pb__calloc(plan.n_orgs, sizeof(*by_id));
+        by_id = pb__calloc(plan->n_orgs, sizeof(*by_id));
         if (by_id == NULL) {
             rc = pb__err_set(err, PB_ENOMEM, "plan: out of memory");
             goto out;
         }
-        memcpy(by_id, plan.orgs, plan.n_orgs * sizeof(*by_id)); /* names stay the plan's */
-        qsort(by_id, plan.n_orgs, sizeof(*by_id), cmp_org_id);
+        memcpy(by_id, plan->orgs, plan->n_orgs * sizeof(*by_id)); /* names stay the plan's */
+        qsort(by_id, plan->n_orgs, sizeof(*by_id), cmp_org_id);
         actx.by_id = by_id;
     }
+    pb_write_result res;
     rc = pb_store_apply(s, t, &w, o->added != NULL ? forward_added : NULL, &actx, &res, err);
-    pb__free(by_id);
     if (rc == 0) {
         r->memberships_added = res.memberships_added;
         r->groups_created = res.groups_created;
         r->group_memberships_added = res.group_memberships_added;
     }
 out:
+    pb__free(by_id);
     pb__free(member_ids);
     pb__free(group_ids);
     pb__free(gm_ids);
+    return rc;
+}
+
+/* One attempt: read, plan, check the facts, fold the summary's log if it has changes,
+ * write. */
+static int attempt(pb_store *s, const pb_target *t, const pb_reconcile_opts *o, pb_report *r,
+                   pb_err *err)
+{
+    pb_plan plan;
+    pb_plan_init(&plan);
+    pb_status_info info;
+    int rc = pb_store_status(s, t, o->org_ids, o->n_org_ids, status_to_plan, &plan, err);
+    if (rc == PB_ENOMEM && err->msg[0] == '\0')
+        pb__err_set(err, rc, "plan: out of memory");
+    if (rc != 0)
+        goto out;
+    r->organizations = plan.n_considered;
+    r->organizations_missing = plan.n_orgs;
+    r->memberships_planned = plan.n_member;
+    r->groups_planned = plan.n_group;
+    r->group_memberships_planned = plan.n_group_member;
+    if ((rc = check_facts(s, t, r, &info, err)) != 0)
+        goto out;
+    if (info.summary_pending && !o->dry_run && (rc = pb_store_fold(s, err)) != 0)
+        goto out;
+    if (plan.n_orgs > 0 && !o->dry_run)
+        rc = write_plan(s, t, o, &plan, r, err);
+out:
     pb_plan_fini(&plan);
     return rc;
 }
