@@ -224,12 +224,13 @@ static int rnd(writer *w, int n)
     return n <= 1 ? 0 : rand_r(&w->seed) % n;
 }
 
-static const char *desired(writer *w, char *buf)
+/* A random desired_instances: NULL one time in five, else 0 to 3; buf holds 16 bytes. */
+static const char *desired(writer *w, char buf[16])
 {
     int x = rnd(w, 5);
     if (x == 0)
         return NULL;
-    (void)snprintf(buf, 8, "%d", x - 1);
+    (void)snprintf(buf, 16, "%d", x - 1);
     return buf;
 }
 
@@ -266,7 +267,7 @@ static bool presets(writer *w, const char *ver)
 {
     int k = 1 + rnd(w, 3);
     for (int i = 0; i < k; i++) {
-        char name[16], d[8];
+        char name[16], d[16];
         (void)snprintf(name, sizeof(name), "p%d", i);
         const char *v[] = {ver, name, desired(w, d)};
         if (!QV(INS_PRESET, 3, v))
@@ -332,7 +333,7 @@ static bool b_new_version(writer *w, ctx *x)
 
 static bool b_preset_update(writer *w, ctx *x)
 {
-    char d[8];
+    char d[16];
     const char *v[] = {x->ids[0], desired(w, d)};
     if (rnd(w, 3) == 0) /* a prebuild invalidated, nothing else changed */
         return QV("UPDATE template_version_presets SET last_invalidated_at = now() WHERE id = $1",
@@ -346,7 +347,7 @@ static bool b_preset_update(writer *w, ctx *x)
 static bool b_multi_preset(writer *w, ctx *x)
 {
     for (int i = 0; i < x->nids; i++) {
-        char d[8];
+        char d[16];
         const char *v[] = {x->ids[i], desired(w, d)};
         if (!QV("UPDATE template_version_presets SET desired_instances = $2::int WHERE id = $1", 2,
                 v))
