@@ -1159,6 +1159,99 @@ static void test_summary_rebuild(void **state)
     tdb_drop(&t);
 }
 
+/* PostgreSQL: a template change costs the next pass one fold (one more round trip), after
+ * which a converged pass is one statement again; folding never changes the answer. */
+static void test_pg_summary_fold_cost(void **state)
+{
+    (void)state;
+    if (tdb_backend() != PB_BACKEND_PG)
+        skip();
+    tdb t;
+    tdb_create(&t, true);
+    pb_store *s = tdb_store(&t);
+    seed(s, 20, 0.5, 0.0);
+    pb_report r;
+    assert_int_equal(reconcile(s, &r), 0); /* the session's first pass: the tables form */
+    pb_report_fini(&r);
+    assert_int_equal(reconcile(s, &r), 0); /* the summary form, nothing to fold */
+    assert_int_equal(r.statements, 1);
+    assert_int_equal(r.organizations, 10);
+    pb_report_fini(&r);
+    tdb_exec(&t, "UPDATE template_version_presets SET desired_instances = 2"
+                 " WHERE desired_instances IS NOT NULL");
+    assert_true(tdb_long(&t, "SELECT count(*) FROM prebuilds_summary_changes") == 0);
+    tdb_exec(&t, "UPDATE template_version_presets SET desired_instances = NULL");
+    assert_true(tdb_long(&t, "SELECT count(*) FROM prebuilds_summary_changes") > 0);
+    assert_int_equal(reconcile(s, &r), 0);
+    assert_int_equal(r.organizations, 0);
+    assert_int_equal(r.statements, 5); /* status, then BEGIN, lock, fold, COMMIT */
+    assert_int_equal(r.round_trips, 2);
+    pb_report_fini(&r);
+    assert_int_equal(tdb_long(&t, "SELECT count(*) FROM prebuilds_summary_changes"), 0);
+    assert_int_equal(tdb_long(&t, "SELECT count(*) FROM prebuilds_configured_templates"), 0);
+    assert_int_equal(reconcile(s, &r), 0);
+    assert_int_equal(r.statements, 1);
+    pb_report_fini(&r);
+    tdb_exec(&t,
+             "UPDATE template_version_presets SET desired_instances = 1 WHERE name = 'preset-0'");
+    assert_int_equal(reconcile(s, &r), 0);
+    assert_int_equal(r.organizations, 20); /* every organization has a preset-0 */
+    pb_report_fini(&r);
+    assert_int_equal(summary_mismatches(&t), 0);
+    pb_store_free(&s);
+    tdb_drop(&t);
+}
+
+/* PostgreSQL: a summary whose trigger failed once, or whose trigger is disabled, is not
+ * trusted: the same statement reads the tables instead, says so, and `init --summary`
+ * makes it trusted again. */
+static void test_pg_summary_untrusted(void **state)
+{
+    (void)state;
+    if (tdb_backend() != PB_BACKEND_PG)
+        skip();
+    tdb t;
+    tdb_create(&t, true);
+    pb_store *s = tdb_store(&t);
+    seed(s, 10, 1.0, 0.0);
+    pb_report r;
+    assert_int_equal(reconcile(s, &r), 0);
+    pb_report_fini(&r);
+    pb_status_info info;
+    /* a fault recorded by a trigger's exception handler */
+    tdb_exec(&t, "SELECT nextval('prebuilds_summary_faults')");
+    tdb_exec(&t, "DELETE FROM prebuilds_configured_templates"); /* and a summary gone wrong */
+    assert_int_equal(reconcile(s, &r), 0);
+    pb_store_status_info(s, &info);
+    assert_true(info.summary_untrusted);
+    assert_false(info.summary_used);
+    assert_int_equal(r.organizations, 10); /* the tables' answer, in one statement */
+    assert_int_equal(r.statements, 1);
+    pb_report_fini(&r);
+    pb_target tg = target();
+    pb_init_opts o = {.create_user = true, .summary = true};
+    pb_init_result ir;
+    pb_err err;
+    assert_int_equal(pb_store_init(s, &tg, &o, &ir, &err), 0);
+    assert_int_equal(reconcile(s, &r), 0); /* the first pass after init probes again */
+    pb_report_fini(&r);
+    assert_int_equal(reconcile(s, &r), 0);
+    pb_store_status_info(s, &info);
+    assert_true(info.summary_used);
+    assert_int_equal(r.organizations, 10);
+    pb_report_fini(&r);
+    /* a disabled trigger: not trusted either */
+    tdb_exec(&t,
+             "ALTER TABLE template_version_presets DISABLE TRIGGER prebuilds_summary_presets_upd");
+    assert_int_equal(reconcile(s, &r), 0);
+    pb_store_status_info(s, &info);
+    assert_true(info.summary_untrusted);
+    assert_int_equal(r.organizations, 10);
+    pb_report_fini(&r);
+    pb_store_free(&s);
+    tdb_drop(&t);
+}
+
 static void pg_ok(PGconn *c, const char *sql)
 {
     PGresult *r = PQexec(c, sql);
@@ -1354,6 +1447,8 @@ int main(void)
         cmocka_unit_test(test_summary_follows_changes),
         cmocka_unit_test(test_summary_rebuild),
         cmocka_unit_test(test_pg_summary_repeatable_read),
+        cmocka_unit_test(test_pg_summary_fold_cost),
+        cmocka_unit_test(test_pg_summary_untrusted),
         cmocka_unit_test(test_pg_privileges),
         cmocka_unit_test(test_pg_reconnects),
     };
