@@ -16,9 +16,15 @@
 #define PB_NOTIFY_CHANNEL "prebuilds_reconcile"
 
 /* (Re)connect a store opened with PB_OPEN_MANUAL, without blocking longer than
- * `timeout_ms` and returning early (PB_ECONNECT, "interrupted") as soon as `cancel_fd`
- * (-1: none) is readable. Prepared statements are forgotten and prepared again on first
- * use. A no-op when connected, and on SQLite. */
+ * `timeout_ms` and returning early (PB_EINTERRUPTED) as soon as `cancel_fd` (-1: none) is
+ * readable. Prepared statements are forgotten and prepared again on first use. A server
+ * that reports itself read-only (a standby) is refused (PB_ECONNECT, retryable): the
+ * caller backs off and connects again, which with a multi-host URL may reach another
+ * host. A server that refuses the `options` startup parameter (PgBouncer) is connected to
+ * again without it. A no-op when connected, and on SQLite.
+ *
+ * On a manual store, a statement that fails because the server is read-only (SQLSTATE
+ * 25006) fails with PB_ECONNECT and ends the session, as a lost connection would. */
 PB_MUST_CHECK int pb_store_connect(pb_store *s, int cancel_fd, int timeout_ms, pb_err *err);
 
 /* Whether the store believes its connection is usable (always true on SQLite). */
@@ -31,6 +37,11 @@ typedef struct pb_session_opts {
     bool leader_lock;         /* try the session-level advisory lock `lock_id` */
     int64_t lock_id;
     bool listen; /* when holding the lock (or not asking for it): LISTEN PB_NOTIFY_CHANNEL */
+    /* Behind a transaction pooler (PgBouncer's pool_mode = transaction): nothing may
+     * outlive a transaction, so pb_store_session sets nothing, takes no lock and does not
+     * LISTEN (leader_lock and listen are ignored), statements are never named, and each
+     * pass runs between pb_store_pass_begin and pb_store_pass_end. */
+    bool transaction_pooling;
 } pb_session_opts;
 
 typedef struct pb_session_info {
@@ -48,6 +59,22 @@ PB_MUST_CHECK int pb_store_session(pb_store *s, const pb_session_opts *o, pb_ses
  * LISTEN (when o->listen) in the same round trip. */
 PB_MUST_CHECK int pb_store_try_leader(pb_store *s, const pb_session_opts *o, pb_session_info *info,
                                       pb_err *err);
+
+/* Transaction pooling: open the pass's transaction. ONE round trip: BEGIN, then one
+ * statement that sets statement_timeout, lock_timeout, search_path (public) and jit (off)
+ * for this transaction only and tries the transaction-level advisory lock `lock_id`
+ * (pg_try_advisory_xact_lock). *leader tells whether it was taken; if not (or on failure)
+ * the transaction is rolled back at once (a second round trip). When leader, run the pass,
+ * then pb_store_pass_end. Otherwise (SQLite, a session not in transaction pooling): no
+ * statement, *leader true. */
+PB_MUST_CHECK int pb_store_pass_begin(pb_store *s, const pb_session_opts *o, bool *leader,
+                                      pb_err *err);
+
+/* End the pass's transaction: COMMIT when `commit`, else ROLLBACK; either releases the
+ * lock. One round trip; none when there is no transaction left to end (a lost connection,
+ * or nothing begun). Rows a pass reported added before a COMMIT that failed were rolled
+ * back with it. */
+PB_MUST_CHECK int pb_store_pass_end(pb_store *s, bool commit, pb_err *err);
 
 /* The socket to wait on for notifications and for the server closing the connection;
  * -1 when there is none (SQLite, or not connected). */

@@ -260,6 +260,7 @@ static const struct {
     [PB_CONF_STATEMENT_TIMEOUT] = {"statement_timeout", "30s"},
     [PB_CONF_LOCK_TIMEOUT] = {"lock_timeout", "5s"},
     [PB_CONF_METRICS_ADDR] = {"metrics_addr", "127.0.0.1:9464"},
+    [PB_CONF_POOLER] = {"pooler", "session"},
 };
 
 const char *pb_conf_key_name(int key)
@@ -447,6 +448,15 @@ int pb_daemon_conf_build(pb_daemon_conf *out, const char *config_path,
         goto out;
     }
     (void)snprintf(out->metrics_addr, sizeof(out->metrics_addr), "%s", val[PB_CONF_METRICS_ADDR]);
+    if (strcmp(val[PB_CONF_POOLER], "session") != 0 &&
+        strcmp(val[PB_CONF_POOLER], "transaction") != 0) {
+        bad = PB_CONF_POOLER;
+        (void)snprintf(why, sizeof(why), "invalid pooler \"%s\": use session or transaction",
+                       val[PB_CONF_POOLER]);
+        goto out;
+    }
+    out->pooler =
+        strcmp(val[PB_CONF_POOLER], "transaction") == 0 ? PB_POOLER_TRANSACTION : PB_POOLER_SESSION;
 out:
     pb_conf_file_fini(&file);
     if (bad >= 0) {

@@ -59,6 +59,7 @@ enum pb_conf_key {
     PB_CONF_STATEMENT_TIMEOUT,
     PB_CONF_LOCK_TIMEOUT,
     PB_CONF_METRICS_ADDR,
+    PB_CONF_POOLER,
     PB_CONF_N
 };
 
@@ -72,6 +73,11 @@ extern const struct option pb_global_options[];
  * and the key in capitals; the option is -- and the key with '-' for '_'. */
 const char *pb_conf_key_name(int key);
 const char *pb_conf_key_default(int key);
+
+/* What sits between the daemon and PostgreSQL: nothing or a session pooler (the daemon
+ * keeps a session: its lock, LISTEN, settings and prepared statements), or a transaction
+ * pooler (nothing outlives a transaction: see pb_session_opts.transaction_pooling). */
+typedef enum pb_pooler { PB_POOLER_SESSION, PB_POOLER_TRANSACTION } pb_pooler;
 
 typedef struct pb_daemon_conf {
     char *db; /* owned; never printed (may hold a password) */
@@ -88,6 +94,7 @@ typedef struct pb_daemon_conf {
     int64_t statement_timeout_ms; /* 0: none */
     int64_t lock_timeout_ms;      /* 0: none */
     char metrics_addr[128];       /* "off" or host:port */
+    pb_pooler pooler;
 } pb_daemon_conf;
 
 /* Build a configuration from the layers. `cli[key]` holds command-line values (NULL when

@@ -52,6 +52,8 @@ struct pb_store_vtable {
     bool (*connected)(const pb_store *s);
     int (*session)(pb_store *s, const pb_session_opts *o, bool try_only, pb_session_info *info,
                    pb_err *err);
+    int (*pass_begin)(pb_store *s, const pb_session_opts *o, bool *leader, pb_err *err);
+    int (*pass_end)(pb_store *s, bool commit, pb_err *err);
     int (*wait_fd)(const pb_store *s);
     int (*poll)(pb_store *s, pb_notify_cb cb, void *arg, pb_err *err);
     int (*data_version)(pb_store *s, int64_t *out, pb_err *err);

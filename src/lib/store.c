@@ -203,6 +203,19 @@ int pb_store_try_leader(pb_store *s, const pb_session_opts *o, pb_session_info *
     return session(s, o, true, info, err);
 }
 
+int pb_store_pass_begin(pb_store *s, const pb_session_opts *o, bool *leader, pb_err *err)
+{
+    pb_err_clear(err);
+    *leader = true;
+    return s->vt->pass_begin != NULL ? s->vt->pass_begin(s, o, leader, err) : 0;
+}
+
+int pb_store_pass_end(pb_store *s, bool commit, pb_err *err)
+{
+    pb_err_clear(err);
+    return s->vt->pass_end != NULL ? s->vt->pass_end(s, commit, err) : 0;
+}
+
 int pb_store_wait_fd(const pb_store *s)
 {
     return s->vt->wait_fd != NULL ? s->vt->wait_fd(s) : -1;

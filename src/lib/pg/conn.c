@@ -1,6 +1,13 @@
 /* PostgreSQL backend, connection and execution: SQLSTATE classification, connecting and
  * reconnecting, the pipeline engine every pass statement goes through, the simple statements
- * of init and administration, and opening and closing a store. */
+ * of init and administration, and opening and closing a store.
+ *
+ * Poolers. Every call here keeps to what a transaction pooler (PgBouncer's pool_mode =
+ * transaction) allows when the store is told so or cannot know: one-shot stores never name
+ * a statement (a named one would stay on a server connection that the next transaction
+ * may not get, and another client's statement of that name may be waiting on the one it
+ * does get); when the server refuses our `options` startup parameter, as PgBouncer does,
+ * the store connects without it and sets search_path and jit in every transaction. */
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -32,6 +39,11 @@ static int classify(const char *sqlstate, bool *retryable)
     }
     if (strncmp(sqlstate, "23", 2) == 0)
         return PB_ECONFLICT;
+    if (strcmp(sqlstate, "25006") == 0) {
+        /* A read-only server (a standby, or default_transaction_read_only): this session
+         * cannot do the work, and trying again on it never will. */
+        return PB_ECONNECT;
+    }
     if (strncmp(sqlstate, "08", 2) == 0 || strcmp(sqlstate, "57P01") == 0 ||
         strcmp(sqlstate, "57P02") == 0 || strcmp(sqlstate, "57P03") == 0) {
         *retryable = true;
@@ -54,8 +66,13 @@ int pb__pg_result_error(pg_store *s, const PGresult *res, const char *what, pb_e
         pb__strlcpy(msg, "connection lost", sizeof(msg));
     bool retryable;
     int code = classify(sqlstate, &retryable);
+    bool read_only = sqlstate != NULL && strcmp(sqlstate, "25006") == 0;
+    if (read_only && s->manual)
+        s->drop = true; /* look for a read-write server, as after a lost connection */
     if (code == PB_ENOSCHEMA)
         (void)pb__err_set(err, code, "%s: schema missing (%s): run 'prebuilds init'", what, msg);
+    else if (read_only)
+        (void)pb__err_set(err, code, "%s: %s (the server is read-only: a standby?)", what, msg);
     else if (code == PB_EPRIVILEGE)
         (void)pb__err_set(err, code, "%s: %s (see 'prebuilds init --print-grants ROLE')", what,
                           msg);
@@ -116,7 +133,8 @@ void pb__pg_session_started(pg_store *s)
  * change the database's or a role's settings, or create a schema named after our role, can
  * put objects of their own in front of the tables and functions our SQL names: such an
  * object would run with our session's rights. PGOPTIONS, then the URL's own `options`, come
- * after ours and win (that is how to name another schema). */
+ * after ours and win (that is how to name another schema). Without `options` (a pooler
+ * refused it), PB__PG_TXN_SETTINGS gives every transaction the same two settings. */
 const char *const pb__pg_conn_keys[] = {"fallback_application_name",
                                         "connect_timeout",
                                         "keepalives",
@@ -132,15 +150,41 @@ void pb__pg_conn_values(const pg_store *s, const char *vals[PB__PG_N_CONN])
     static const char *const defaults[] = {"prebuilds", "10", "1", "30", "10", "3"};
     for (int i = 0; i < 6; i++)
         vals[i] = defaults[i];
-    vals[6] = s->options;
+    vals[6] = s->no_options ? NULL : s->options; /* NULL: libpq skips the key */
     vals[7] = s->conninfo;
     vals[8] = NULL;
+}
+
+/* PgBouncer answers a startup packet holding a parameter it does not track with this
+ * FATAL message and no other sign: a connection failure carries no SQLSTATE that libpq
+ * hands out, so the text (a pooler's, not ours) is all there is to go by. */
+bool pb__pg_options_refused(pg_store *s)
+{
+    if (s->no_options || s->conn == NULL ||
+        strstr(PQerrorMessage(s->conn), "unsupported startup parameter: options") == NULL)
+        return false;
+    s->no_options = true;
+    return true;
+}
+
+/* End a manual store's session on a read-only server (pb__pg_result_error asked for it):
+ * the caller sees a lost connection and reconnects, which may reach another host. */
+static void drop_if_asked(pg_store *s)
+{
+    if (!s->drop)
+        return;
+    s->drop = false;
+    pb__pg_forget_prepared(s);
+    pb__pg_drop_cancel(s);
+    PQfinish(s->conn);
+    s->conn = NULL;
 }
 
 /* Reconnect when the connection broke; prepared statements die with it. A manual store
  * reports the loss instead: its caller reconnects and sets the new session up. */
 int pb__pg_ensure_connected(pg_store *s, pb_err *err)
 {
+    drop_if_asked(s);
     if (s->conn != NULL && PQstatus(s->conn) == CONNECTION_OK)
         return 0;
     pb__pg_forget_prepared(s);
@@ -174,7 +218,141 @@ void pb__pg_reset_connection(pg_store *s)
         pb__pg_session_started(s);
 }
 
+/* Whether the next statement starts a transaction that needs PB__PG_TXN_SETTINGS: our
+ * startup options were refused, and nobody set the transaction up (under transaction
+ * pooling, pb__pg_pass_begin does, and every statement runs inside its transaction). */
+static bool needs_txn_settings(const pg_store *s)
+{
+    return s->no_options && !s->txn_pooling && PQtransactionStatus(s->conn) == PQTRANS_IDLE;
+}
+
 /* ---- pipelines ---- */
+
+#define PIPE_MAX 8
+
+/* The pipeline as sent: the caller's items, less their own BEGIN and COMMIT when the
+ * caller's transaction is already open (a pass under transaction pooling, which stays one
+ * transaction), and with the settings first when a new transaction needs them. */
+typedef struct pipe_plan {
+    pipe_item items[PIPE_MAX];
+    int orig[PIPE_MAX];          /* the caller's index of each item; -1 for ours */
+    bool with_prepare[PIPE_MAX]; /* a Parse of a named statement went before this item */
+    bool sent_prepare[PST_COUNT];
+    bool prepare_failed[PST_COUNT];
+    int n;
+} pipe_plan;
+
+static int plan_pipeline(pg_store *s, const pipe_item *items, int n_items, pipe_plan *p,
+                         pb_err *err)
+{
+    memset(p, 0, sizeof(*p));
+    if (n_items + 1 > PIPE_MAX)
+        return pb__err_set(err, PB_EINTERNAL, "pipeline of %d statements: too long", n_items);
+    if (needs_txn_settings(s)) {
+        p->items[p->n] = (pipe_item){.stmt = -1, .sql = PB__PG_TXN_SETTINGS, .what = "settings"};
+        p->orig[p->n++] = -1;
+    }
+    bool in_txn = PQtransactionStatus(s->conn) == PQTRANS_INTRANS;
+    for (int i = 0; i < n_items; i++) {
+        if (in_txn && items[i].sql == NULL &&
+            (items[i].stmt == PST_BEGIN || items[i].stmt == PST_COMMIT))
+            continue;
+        p->items[p->n] = items[i];
+        p->orig[p->n++] = i;
+    }
+    return 0;
+}
+
+/* Queue every item: an unnamed statement (Parse, Bind, Execute) or, on a store that names
+ * them, the Parse of a statement this connection has not prepared and then its Execute. */
+static int send_items(pg_store *s, pipe_plan *p, pb_err *err)
+{
+    for (int i = 0; i < p->n; i++) {
+        const pipe_item *it = &p->items[i];
+        int ok;
+        if (it->sql != NULL || s->unnamed) {
+            const char *sql = it->sql != NULL ? it->sql : pb__pg_stmts[it->stmt].sql;
+            ok = PQsendQueryParams(s->conn, sql, it->n_params, NULL, it->params, NULL, NULL, 0);
+        } else {
+            const pb__pg_stmt *st = &pb__pg_stmts[it->stmt];
+            if (!s->prepared[it->stmt] && !p->sent_prepare[it->stmt]) {
+                if (PQsendPrepare(s->conn, st->name, st->sql, 0, NULL) != 1)
+                    return pb__pg_conn_error(s, err);
+                p->sent_prepare[it->stmt] = true;
+                p->with_prepare[i] = true;
+            }
+            ok = PQsendQueryPrepared(s->conn, st->name, it->n_params, it->params, NULL, NULL, 0);
+        }
+        if (ok != 1)
+            return pb__pg_conn_error(s, err);
+        s->base.stats.statements++;
+    }
+    return 0;
+}
+
+/* One result of item `i` (its Parse's when `is_prepare`): rows to `on_row`, the first
+ * error into *rc. */
+static void take_result(pg_store *s, pipe_plan *p, int i, bool is_prepare, PGresult *res,
+                        row_fn on_row, void *arg, int *rc, pb_err *err)
+{
+    ExecStatusType st = PQresultStatus(res);
+    const char *what = i < p->n ? p->items[i].what : "pipeline";
+    if (is_prepare) {
+        if (st != PGRES_COMMAND_OK) {
+            p->prepare_failed[p->items[i].stmt] = true;
+            if (*rc == 0 && st != PGRES_PIPELINE_ABORTED)
+                *rc = pb__pg_result_error(s, res, what, err);
+        }
+    } else if (st == PGRES_SINGLE_TUPLE || st == PGRES_TUPLES_OK) {
+        if (*rc == 0 && on_row != NULL && p->orig[i] >= 0 && PQntuples(res) > 0)
+            *rc = on_row(res, p->orig[i], arg);
+    } else if (st == PGRES_COMMAND_OK || st == PGRES_PIPELINE_ABORTED) {
+        /* nothing to read, or an earlier error already explains it */
+    } else if (*rc == 0) {
+        *rc = pb__pg_result_error(s, res, what, err);
+    }
+}
+
+/* Results come back in order: per item, [its Parse's result, NULL], then its rows and
+ * final status, NULL; then the Sync. */
+static int read_results(pg_store *s, pipe_plan *p, row_fn on_row, void *arg, pb_err *err)
+{
+    int rc = 0, item = 0;
+    bool expect_prepare = p->n > 0 && p->with_prepare[0];
+    bool row_mode_set = false;
+    for (;;) {
+        /* Single-row mode is chosen just before the first result of that query. */
+        if (!expect_prepare && item < p->n && p->items[item].single_row && !row_mode_set) {
+            row_mode_set = true;
+            if (PQsetSingleRowMode(s->conn) != 1 && rc == 0)
+                rc = pb__err_set(err, PB_EINTERNAL, "%s: single-row mode refused",
+                                 p->items[item].what);
+        }
+        PGresult *res = PQgetResult(s->conn);
+        if (res == NULL) {
+            if (PQstatus(s->conn) == CONNECTION_BAD) {
+                if (rc == 0)
+                    rc = pb__pg_conn_error(s, err);
+                break;
+            }
+            if (expect_prepare) { /* end of one query's results */
+                expect_prepare = false;
+            } else {
+                item++;
+                row_mode_set = false;
+                expect_prepare = item < p->n && p->with_prepare[item];
+            }
+            continue;
+        }
+        if (PQresultStatus(res) == PGRES_PIPELINE_SYNC) {
+            PQclear(res);
+            break;
+        }
+        take_result(s, p, item, expect_prepare, res, on_row, arg, &rc, err);
+        PQclear(res);
+    }
+    return rc;
+}
 
 /* Send the items as one pipeline with one Sync (one round trip, one implicit
  * transaction), preparing statements this connection has not seen, and hand every
@@ -185,22 +363,12 @@ int pb__pg_run_pipeline(pg_store *s, const pipe_item *items, int n_items, row_fn
     int rc = pb__pg_ensure_connected(s, err);
     if (rc != 0)
         return rc;
-    bool sent_prepare[PST_COUNT] = {0};
+    pipe_plan p;
+    if ((rc = plan_pipeline(s, items, n_items, &p, err)) != 0)
+        return rc;
     if (PQenterPipelineMode(s->conn) != 1)
         return pb__err_set(err, PB_EINTERNAL, "enter pipeline mode: %s", PQerrorMessage(s->conn));
-    for (int i = 0; i < n_items && rc == 0; i++) {
-        int id = items[i].stmt;
-        if (!s->prepared[id] && !sent_prepare[id]) {
-            if (PQsendPrepare(s->conn, pb__pg_stmts[id].name, pb__pg_stmts[id].sql, 0, NULL) != 1)
-                rc = pb__pg_conn_error(s, err);
-            sent_prepare[id] = true;
-        }
-        if (rc == 0 && PQsendQueryPrepared(s->conn, pb__pg_stmts[id].name, items[i].n_params,
-                                           items[i].params, NULL, NULL, 0) != 1)
-            rc = pb__pg_conn_error(s, err);
-        if (rc == 0)
-            s->base.stats.statements++;
-    }
+    rc = send_items(s, &p, err);
     if (rc == 0 && PQpipelineSync(s->conn) != 1)
         rc = pb__pg_conn_error(s, err);
     if (rc != 0) {
@@ -209,82 +377,66 @@ int pb__pg_run_pipeline(pg_store *s, const pipe_item *items, int n_items, row_fn
         return rc;
     }
     s->base.stats.round_trips++;
-
-    /* Results come back in order: per item, [prepare result, NULL], then its rows and
-     * final status, NULL; then the Sync. */
-    int item = 0;
-    bool expect_prepare = n_items > 0 && sent_prepare[items[0].stmt];
-    bool prepare_failed[PST_COUNT] = {0};
-    bool row_mode_set = false;
-    for (;;) {
-        /* Single-row mode is chosen just before the first result of that query. */
-        if (!expect_prepare && item < n_items && items[item].single_row && !row_mode_set) {
-            row_mode_set = true;
-            if (PQsetSingleRowMode(s->conn) != 1 && rc == 0)
-                rc =
-                    pb__err_set(err, PB_EINTERNAL, "%s: single-row mode refused", items[item].what);
-        }
-        PGresult *res = PQgetResult(s->conn);
-        if (res == NULL) {
-            if (PQstatus(s->conn) == CONNECTION_BAD) {
-                if (rc == 0)
-                    rc = pb__pg_conn_error(s, err);
-                break;
-            }
-            /* End of one query's results. */
-            if (expect_prepare) {
-                expect_prepare = false;
-            } else {
-                item++;
-                row_mode_set = false;
-                if (item < n_items) {
-                    int id = items[item].stmt;
-                    /* A statement's prepare was sent only before its first use. */
-                    bool first_use = true;
-                    for (int j = 0; j < item; j++)
-                        if (items[j].stmt == id)
-                            first_use = false;
-                    expect_prepare = sent_prepare[id] && first_use;
-                }
-            }
-            continue;
-        }
-        ExecStatusType st = PQresultStatus(res);
-        if (st == PGRES_PIPELINE_SYNC) {
-            PQclear(res);
-            break;
-        }
-        if (expect_prepare) {
-            int id = items[item].stmt;
-            if (st != PGRES_COMMAND_OK) {
-                prepare_failed[id] = true;
-                if (rc == 0 && st != PGRES_PIPELINE_ABORTED)
-                    rc = pb__pg_result_error(s, res, items[item].what, err);
-            }
-        } else if (st == PGRES_SINGLE_TUPLE || st == PGRES_TUPLES_OK) {
-            if (rc == 0 && on_row != NULL && PQntuples(res) > 0)
-                rc = on_row(res, item, arg);
-        } else if (st == PGRES_COMMAND_OK) {
-            /* nothing to read */
-        } else if (st == PGRES_PIPELINE_ABORTED) {
-            /* an earlier error already explains this */
-        } else if (rc == 0) {
-            rc = pb__pg_result_error(s, res, item < n_items ? items[item].what : "pipeline", err);
-        }
-        PQclear(res);
-    }
+    rc = read_results(s, &p, on_row, arg, err);
     for (int id = 0; id < PST_COUNT; id++) {
-        if (sent_prepare[id] && !prepare_failed[id] && PQstatus(s->conn) == CONNECTION_OK)
+        if (p.sent_prepare[id] && !p.prepare_failed[id] && PQstatus(s->conn) == CONNECTION_OK)
             s->prepared[id] = true;
     }
     if (PQexitPipelineMode(s->conn) != 1 && rc == 0)
         rc = pb__err_set(err, PB_EINTERNAL, "exit pipeline mode: %s", PQerrorMessage(s->conn));
     if (PQstatus(s->conn) == CONNECTION_BAD)
         pb__pg_forget_prepared(s);
+    drop_if_asked(s);
     return rc;
 }
 
 /* ---- simple statements (init and administration) ---- */
+
+/* PB__PG_TXN_SETTINGS, then the statement, in one pipeline: one round trip, one
+ * transaction (a BEGIN there turns it into the caller's, keeping the settings). Returns the
+ * first failed result, else the statement's; NULL when the connection failed. */
+static PGresult *exec_with_settings(pg_store *s, const char *sql, int n_params,
+                                    const char *const *params)
+{
+    if (PQenterPipelineMode(s->conn) != 1)
+        return NULL;
+    PGresult *failed = NULL, *last = NULL;
+    int item = 0;
+    if (PQsendQueryParams(s->conn, PB__PG_TXN_SETTINGS, 0, NULL, NULL, NULL, NULL, 0) == 1 &&
+        PQsendQueryParams(s->conn, sql, n_params, NULL, params, NULL, NULL, 0) == 1 &&
+        PQpipelineSync(s->conn) == 1) {
+        s->base.stats.statements++;
+        for (;;) {
+            PGresult *res = PQgetResult(s->conn);
+            if (res == NULL) {
+                if (PQstatus(s->conn) == CONNECTION_BAD)
+                    break;
+                item++;
+                continue;
+            }
+            ExecStatusType st = PQresultStatus(res);
+            if (st == PGRES_PIPELINE_SYNC) {
+                PQclear(res);
+                break;
+            }
+            if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK && failed == NULL &&
+                st != PGRES_PIPELINE_ABORTED) {
+                failed = res;
+            } else if (item == 1 && st != PGRES_PIPELINE_ABORTED) {
+                PQclear(last);
+                last = res;
+            } else {
+                PQclear(res);
+            }
+        }
+    }
+    (void)PQexitPipelineMode(s->conn);
+    if (failed != NULL) {
+        PQclear(last);
+        return failed;
+    }
+    return last;
+}
 
 /* Execute one statement with text parameters; *out (if given) receives the result,
  * which the caller PQclears. Checks the result has the expected shape. */
@@ -298,11 +450,26 @@ int pb__pg_exec_params(pg_store *s, const char *sql, int n_params, const char *c
         return rc;
     s->base.stats.statements++;
     s->base.stats.round_trips++;
-    PGresult *res = PQexecParams(s->conn, sql, n_params, NULL, params, NULL, NULL, 0);
+    PGresult *res = NULL;
+    bool alone = !needs_txn_settings(s);
+    if (!alone) {
+        res = exec_with_settings(s, sql, n_params, params);
+        const char *state = res != NULL ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+        if (state != NULL && strcmp(state, "25001") == 0) {
+            /* It must run alone, outside any transaction (CREATE INDEX CONCURRENTLY):
+             * then it cannot have the settings. It failed before doing anything. */
+            PQclear(res);
+            res = NULL;
+            alone = true;
+        }
+    }
+    if (alone)
+        res = PQexecParams(s->conn, sql, n_params, NULL, params, NULL, NULL, 0);
     ExecStatusType st = PQresultStatus(res);
     if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
         rc = pb__pg_result_error(s, res, what, err);
         PQclear(res);
+        drop_if_asked(s);
         return rc;
     }
     if (out != NULL)
@@ -333,7 +500,7 @@ int pb__pg_query_int(pg_store *s, const char *sql, int n_params, const char *con
 
 void pb__pg_rollback_quietly(pg_store *s)
 {
-    if (PQtransactionStatus(s->conn) != PQTRANS_IDLE) {
+    if (s->conn != NULL && PQtransactionStatus(s->conn) != PQTRANS_IDLE) {
         PGresult *res = PQexec(s->conn, "ROLLBACK");
         PQclear(res);
     }
@@ -344,15 +511,27 @@ int pb__pg_exec_script(pg_store *s, const char *sql, const char *what, pb_err *e
     int rc = pb__pg_ensure_connected(s, err);
     if (rc != 0)
         return rc;
+    /* The script's statements share one implicit transaction (none of ours has its own
+     * BEGIN or COMMIT), so settings put first hold for all of them. */
+    char *with = NULL;
+    if (needs_txn_settings(s)) {
+        size_t len = sizeof(PB__PG_TXN_SETTINGS ";\n") + strlen(sql);
+        if ((with = pb__malloc(len)) == NULL)
+            return pb__err_set(err, PB_ENOMEM, "%s: out of memory", what);
+        (void)snprintf(with, len, "%s;\n%s", PB__PG_TXN_SETTINGS, sql);
+        s->base.stats.statements++;
+    }
     s->base.stats.statements++;
     s->base.stats.round_trips++;
     /* "does not exist, skipping" from the scripts' DROP ... IF EXISTS is not news. */
     PQnoticeProcessor old_notice = PQsetNoticeProcessor(s->conn, pb__pg_quiet_notices, NULL);
-    PGresult *r = PQexec(s->conn, sql);
+    PGresult *r = PQexec(s->conn, with != NULL ? with : sql);
     (void)PQsetNoticeProcessor(s->conn, old_notice, NULL);
     if (PQresultStatus(r) != PGRES_COMMAND_OK && PQresultStatus(r) != PGRES_TUPLES_OK)
         rc = pb__pg_result_error(s, r, what, err);
     PQclear(r);
+    pb__free(with);
+    drop_if_asked(s);
     return rc;
 }
 
@@ -380,6 +559,8 @@ static const struct pb_store_vtable pg_vt = {
     .connect = pb__pg_connect,
     .connected = pb__pg_connected,
     .session = pb__pg_session,
+    .pass_begin = pb__pg_pass_begin,
+    .pass_end = pb__pg_pass_end,
     .wait_fd = pb__pg_wait_fd,
     .poll = pb__pg_poll,
     .interrupt = pb__pg_interrupt,
@@ -397,6 +578,7 @@ int pb__store_pg_open(const char *conninfo, unsigned flags, pb_store **out, pb_e
     s->base.vt = &pg_vt;
     s->base.backend = PB_BACKEND_PG;
     s->manual = (flags & PB_OPEN_MANUAL) != 0;
+    s->unnamed = !s->manual; /* one pass: naming its statements would buy nothing */
     atomic_init(&s->cancel, NULL);
     pb_dburl_redact(conninfo, s->where, sizeof(s->where));
     s->conninfo = pb__strdup(conninfo);
@@ -417,6 +599,11 @@ int pb__store_pg_open(const char *conninfo, unsigned flags, pb_store **out, pb_e
     const char *vals[PB__PG_N_CONN];
     pb__pg_conn_values(s, vals);
     s->conn = PQconnectdbParams(pb__pg_conn_keys, vals, 1);
+    if (s->conn != NULL && PQstatus(s->conn) != CONNECTION_OK && pb__pg_options_refused(s)) {
+        PQfinish(s->conn);
+        pb__pg_conn_values(s, vals);
+        s->conn = PQconnectdbParams(pb__pg_conn_keys, vals, 1);
+    }
     if (s->conn == NULL) {
         pb__pg_close(&s->base);
         return pb__err_set(err, PB_ENOMEM, "connect: out of memory");

@@ -41,8 +41,18 @@ typedef struct pg_store {
     pb_store base;
     PGconn *conn; /* NULL before the first pb_store_connect of a PB_OPEN_MANUAL store */
     bool prepared[PST_COUNT];
-    bool summary;    /* this session's join-form status found a summary it can trust */
-    bool manual;     /* PB_OPEN_MANUAL: never reconnect behind the caller's back */
+    bool summary; /* this session's join-form status found a summary it can trust */
+    bool manual;  /* PB_OPEN_MANUAL: never reconnect behind the caller's back */
+    /* Statements are never named (Parse, Bind, Execute of the unnamed statement, in the
+     * same round trip): one-shot stores, and a daemon behind a transaction pooler, where a
+     * named statement would outlive the transaction that prepared it (conn.c). */
+    bool unnamed;
+    bool txn_pooling; /* pb_session_opts.transaction_pooling: every statement is in a pass
+                       * transaction that pb__pg_pass_begin opened (session.c) */
+    /* The server refused the `options` startup parameter (PgBouncer does): connect without
+     * it, and put search_path and jit in every transaction instead (conn.c). */
+    bool no_options;
+    bool drop;       /* a manual store met a read-only server: end the session after this call */
     char *conninfo;  /* owned copy, for reconnecting; holds secrets: never printed */
     char *options;   /* the startup options: our search_path, then PGOPTIONS */
     char where[256]; /* host/port/db, never the password, for messages */
@@ -61,17 +71,26 @@ void pb__pg_drop_cancel(pg_store *s);
 void pb__pg_quiet_notices(void *arg, const char *message);
 void pb__pg_session_started(pg_store *s);
 extern const char *const pb__pg_conn_keys[];
-#define PB__PG_N_CONN      9
+#define PB__PG_N_CONN 9
 /* Startup options: search_path pinned (see conn.c), and no JIT compilation for our
  * statements (it costs more than it saves on them; see docs/BENCHMARKS.md): both cost no
  * statement. */
 #define PB__PG_SEARCH_PATH "-c search_path=public -c jit=off"
 void pb__pg_conn_values(const pg_store *s, const char *vals[PB__PG_N_CONN]);
+/* After a failed connection attempt: whether the server refused our startup `options` (a
+ * pooler's refusal of an unknown startup parameter); if so, later attempts go without it. */
+bool pb__pg_options_refused(pg_store *s);
+/* The settings our startup options carry, for one transaction (pooler fallback, and
+ * transaction pooling). Schema-qualified: search_path is not ours yet when it runs. */
+#define PB__PG_TXN_SETTINGS                                                                        \
+    "SELECT pg_catalog.set_config('search_path', 'public', true),"                                 \
+    " pg_catalog.set_config('jit', 'off', true)"
 int pb__pg_ensure_connected(pg_store *s, pb_err *err);
 void pb__pg_reset_connection(pg_store *s);
 
 typedef struct pipe_item {
-    int stmt; /* PST_* */
+    int stmt;        /* PST_*, or -1 with `sql` */
+    const char *sql; /* an ad-hoc statement, always unnamed (stmt -1) */
     int n_params;
     const char *params[6];
     bool single_row;  /* stream rows one by one */
@@ -119,6 +138,8 @@ int pb__pg_connect(pb_store *base, int cancel_fd, int timeout_ms, pb_err *err);
 bool pb__pg_connected(const pb_store *base);
 int pb__pg_session(pb_store *base, const pb_session_opts *o, bool try_only, pb_session_info *info,
                    pb_err *err);
+int pb__pg_pass_begin(pb_store *base, const pb_session_opts *o, bool *leader, pb_err *err);
+int pb__pg_pass_end(pb_store *base, bool commit, pb_err *err);
 int pb__pg_wait_fd(const pb_store *base);
 int pb__pg_poll(pb_store *base, pb_notify_cb cb, void *arg, pb_err *err);
 void pb__pg_interrupt(pb_store *base);
