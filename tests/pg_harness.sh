@@ -2,6 +2,10 @@
 # Throwaway PostgreSQL 15 cluster for the integration tests: one private data directory,
 # one free loopback port, pg_stat_statements loaded, nothing shared with any other server.
 # Usage: pg_harness.sh start DIR   |   pg_harness.sh stop DIR   (DIR must be absolute)
+#        pg_harness.sh standby DIR PRIMARY_DIR: a streaming replica of the server started in
+#                                    PRIMARY_DIR (pg_basebackup -R), on its own port
+#        pg_harness.sh promote DIR:  pg_ctl promote (the standby becomes a primary)
+#        pg_harness.sh crash DIR:    an immediate stop, as a crash; DIR stays for `stop`
 
 set -u
 
@@ -14,7 +18,7 @@ die() {
 }
 
 usage() {
-    echo "usage: $0 start|stop DIR   (DIR must be an absolute path)" >&2
+    echo "usage: $0 start|stop|promote|crash DIR | standby DIR PRIMARY_DIR (absolute paths)" >&2
     exit 2
 }
 
@@ -99,8 +103,9 @@ start_fail() {
     exit 1
 }
 
-cmd_start() {
-    find_bindir
+# The directory, owned by the server's OS user, with the marker, the socket directory and
+# the log; then SOCKDIRS: the socket directory, or "" (TCP only) when its path is too long.
+prepare_dir() {
     if [ -e "$DIR" ]; then
         [ -d "$DIR" ] || die "$DIR exists and is not a directory"
         [ -z "$(ls -A "$DIR")" ] || die "$DIR exists and is not empty (stop it first?)"
@@ -116,52 +121,23 @@ cmd_start() {
     fi
     as_owner mkdir -m 0700 "$SOCKDIR" || die "cannot create $SOCKDIR"
     as_owner touch "$LOG" || die "cannot create $LOG"
-
-    # initdb: prefer C.UTF-8, fall back to plain C if the locale is not available.
-    local locale ok=0
-    for locale in C.UTF-8 C; do
-        if as_owner "$BINDIR/initdb" -D "$DATA" --auth=trust -U postgres --encoding=UTF8 \
-            --locale="$locale" --no-sync >>"$DIR/initdb.log" 2>&1; then
-            ok=1
-            break
-        fi
-        as_owner rm -rf "$DATA"
-    done
-    [ "$ok" -eq 1 ] || die "initdb failed, see $DIR/initdb.log"
-
     # A socket path ("$SOCKDIR/.s.PGSQL.NNNNN", 16 bytes more) must fit in 107 bytes; if DIR
     # is too deep, run TCP-only (the conninfo uses TCP anyway).
-    local sockdirs="$SOCKDIR"
+    SOCKDIRS="$SOCKDIR"
     if [ $((${#SOCKDIR} + 16)) -gt 107 ]; then
-        sockdirs=""
+        SOCKDIRS=""
     fi
+}
 
-    if ! cat >>"$DATA/postgresql.conf" <<EOF
-
-# ---- added by tests/pg_harness.sh ----
-listen_addresses = '127.0.0.1'
-unix_socket_directories = '$sockdirs'
-shared_preload_libraries = 'pg_stat_statements'
-pg_stat_statements.track = all
-fsync = off
-synchronous_commit = off
-full_page_writes = off
-max_connections = 200
-log_min_messages = warning
-logging_collector = off
-EOF
-    then
-        die "cannot write $DATA/postgresql.conf"
-    fi
-
-    # Pick a port and start; if another process grabs the port between the probe and the
-    # bind, try again with a different one.
-    local attempt port logstart started=0
+# Pick a port and start; if another process grabs the port between the probe and the
+# bind, try again with a different one. Sets PORT.
+start_on_free_port() {
+    local attempt logstart started=0
     for ((attempt = 1; attempt <= 5; attempt++)); do
-        port=$(pick_port) || die "no free TCP port found in 20000-40000"
+        PORT=$(pick_port) || die "no free TCP port found in 20000-40000"
         logstart=$(wc -l <"$LOG")
         if as_owner "$BINDIR/pg_ctl" start -D "$DATA" -l "$LOG" -w -t 60 \
-            -o "-p $port" >>"$DIR/pg_ctl.log" 2>&1; then
+            -o "-p $PORT" >>"$DIR/pg_ctl.log" 2>&1; then
             started=1
             break
         fi
@@ -175,14 +151,90 @@ EOF
     done
     [ "$started" -eq 1 ] || die "could not start server after 5 port attempts (see $LOG)"
     STARTED=1
+}
 
-    local conninfo="host=127.0.0.1 port=$port user=postgres dbname=postgres"
+cmd_start() {
+    find_bindir
+    prepare_dir
+
+    # initdb: prefer C.UTF-8, fall back to plain C if the locale is not available.
+    local locale ok=0
+    for locale in C.UTF-8 C; do
+        if as_owner "$BINDIR/initdb" -D "$DATA" --auth=trust -U postgres --encoding=UTF8 \
+            --locale="$locale" --no-sync >>"$DIR/initdb.log" 2>&1; then
+            ok=1
+            break
+        fi
+        as_owner rm -rf "$DATA"
+    done
+    [ "$ok" -eq 1 ] || die "initdb failed, see $DIR/initdb.log"
+
+    # wal_level = replica (the default, said here) lets `standby` stream from this server.
+    if ! cat >>"$DATA/postgresql.conf" <<EOF
+
+# ---- added by tests/pg_harness.sh ----
+listen_addresses = '127.0.0.1'
+unix_socket_directories = '$SOCKDIRS'
+shared_preload_libraries = 'pg_stat_statements'
+pg_stat_statements.track = all
+fsync = off
+synchronous_commit = off
+full_page_writes = off
+max_connections = 200
+log_min_messages = warning
+logging_collector = off
+wal_level = replica
+EOF
+    then
+        die "cannot write $DATA/postgresql.conf"
+    fi
+    start_on_free_port
+
+    local conninfo="host=127.0.0.1 port=$PORT user=postgres dbname=postgres"
     PGCONNECT_TIMEOUT=10 "$BINDIR/psql" -X -q -v ON_ERROR_STOP=1 -d "$conninfo" \
         -c 'CREATE EXTENSION IF NOT EXISTS pg_stat_statements' >>"$DIR/psql.log" 2>&1 ||
         start_fail "CREATE EXTENSION pg_stat_statements failed: $(tail -n 1 "$DIR/psql.log")"
 
     printf '%s\n' "$conninfo" >"$DIR/conninfo" || start_fail "cannot write $DIR/conninfo"
     printf '%s\n' "$conninfo"
+}
+
+# A hot standby of the server in PRIMARY: a base backup streamed over its replication
+# connection (initdb's pg_hba.conf trusts it on loopback), with standby.signal and
+# primary_conninfo written by -R, and its own socket directory and port.
+cmd_standby() {
+    find_bindir
+    local primary_port
+    primary_port=$(sed -n 's/.* port=\([0-9][0-9]*\) .*/\1/p' "$PRIMARY/conninfo" 2>/dev/null)
+    [ -n "$primary_port" ] || die "no server started in $PRIMARY (no conninfo)"
+    prepare_dir
+    as_owner "$BINDIR/pg_basebackup" -h 127.0.0.1 -p "$primary_port" -U postgres -D "$DATA" \
+        -R -X stream -c fast --no-sync >>"$DIR/basebackup.log" 2>&1 ||
+        die "pg_basebackup from port $primary_port failed, see $DIR/basebackup.log"
+    printf "\n# ---- the standby (tests/pg_harness.sh) ----\nunix_socket_directories = '%s'\n" \
+        "$SOCKDIRS" | as_owner tee -a "$DATA/postgresql.conf" >/dev/null ||
+        die "cannot write $DATA/postgresql.conf"
+    start_on_free_port
+    local conninfo="host=127.0.0.1 port=$PORT user=postgres dbname=postgres"
+    printf '%s\n' "$conninfo" >"$DIR/conninfo" || start_fail "cannot write $DIR/conninfo"
+    printf '%s\n' "$conninfo"
+}
+
+cmd_promote() {
+    find_bindir
+    [ -e "$DIR/$MARKER" ] || die "$DIR was not created by $PROG"
+    as_owner "$BINDIR/pg_ctl" promote -D "$DATA" -w -t 60 >>"$DIR/pg_ctl.log" 2>&1 ||
+        die "pg_ctl promote failed, see $DIR/pg_ctl.log"
+}
+
+# The server dies without a shutdown checkpoint, as a crashed primary would; DIR stays for
+# `stop` to remove.
+cmd_crash() {
+    find_bindir
+    [ -e "$DIR/$MARKER" ] || die "$DIR was not created by $PROG"
+    server_running || return 0
+    as_owner "$BINDIR/pg_ctl" stop -D "$DATA" -m immediate -w -t 30 >>"$DIR/pg_ctl.log" 2>&1 ||
+        die "could not stop the server in $DATA"
 }
 
 cmd_stop() {
@@ -201,11 +253,18 @@ cmd_stop() {
     rm -rf "$DIR" || die "cannot remove $DIR"
 }
 
-[ $# -eq 2 ] || usage
+[ $# -ge 2 ] || usage
 DIR=$2
+PRIMARY=${3:-}
 check_dir_arg
-case "$1" in
-start) cmd_start ;;
-stop) cmd_stop ;;
+case "$1:$#" in
+start:2) cmd_start ;;
+stop:2) cmd_stop ;;
+standby:3)
+    case "$PRIMARY" in /*) ;; *) usage ;; esac
+    cmd_standby
+    ;;
+promote:2) cmd_promote ;;
+crash:2) cmd_crash ;;
 *) usage ;;
 esac

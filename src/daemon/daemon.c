@@ -235,7 +235,9 @@ void dmn_enter(pb_daemon *d, dmn_state to, const pb_err *why)
         session_began(d);
     else if (to == DS_LEADER && from == DS_FOLLOWER && !dmn_txn_pooling(d))
         d->next_full_at = pb_clock_now(d->clock); /* just took over: a full pass now */
-    if (from != to)
+    if (from == DS_DISCONNECTED && dmn_txn_pooling(d))
+        dmn_status_line("connected; the lock is taken per pass (transaction pooling)");
+    else if (from != to)
         role_changed(d, to);
 }
 
