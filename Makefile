@@ -11,7 +11,8 @@ CMAKE_OPTS ?=
 # Debian packages the build, the tests and the demo need.
 DEPS = gcc make cmake pkg-config libpq-dev libsqlite3-dev libjansson-dev libcmocka-dev \
        postgresql postgresql-contrib sqlite3 jq \
-       libmicrohttpd-dev libsystemd-dev prometheus scdoc curl socat systemd man-db
+       libmicrohttpd-dev libsystemd-dev prometheus scdoc curl socat systemd man-db \
+       pgbouncer
 
 PREBUILDS = $(BUILD)/prebuilds
 

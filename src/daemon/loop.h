@@ -46,8 +46,8 @@ typedef struct pb_daemon {
     pb_http *http;
 
     dmn_state state;
-    bool listening;      /* LISTEN is active on this (leader's) session */
-    bool outage;         /* an outage was logged and its end not yet */
+    bool listening; /* LISTEN is active on this (leader's) session */
+    bool outage;    /* an outage was logged and its end not yet */
     int64_t outage_since;
     bool ever_connected; /* "connected" logged, READY=1 sent */
     bool triggers_warned;

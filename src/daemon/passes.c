@@ -197,6 +197,7 @@ void dmn_run_pass(pb_daemon *d, bool full)
     dmn_count_statements(d);
     if (rc == 0 && !led) { /* another replica's pass holds the lock: not ours to run */
         dmn_enter(d, DS_FOLLOWER, NULL);
+        pb_log(PB_LOG_DEBUG, "pass not run: another replica's pass holds the lock", NULL);
         if (d->once) {
             pb_log(PB_LOG_INFO, "another replica's pass holds the lock: nothing to do", NULL);
             d->once_exit = PB_EXIT_OK;

@@ -169,9 +169,9 @@ static void log_start(const pb_daemon *d)
     char interval[32], port[16];
     pb_duration_format(d->conf.interval_ms, interval, sizeof(interval));
     (void)snprintf(port, sizeof(port), "%d", pb_http_port(d->http));
-    pb_log(PB_LOG_INFO, d->once ? "running one pass" : "starting", "version", PB_VERSION,
-           "backend", d->conf.url.backend == PB_BACKEND_PG ? "postgres" : "sqlite", "interval",
-           interval, "listen", d->conf.listen ? "true" : "false", "pooler",
+    pb_log(PB_LOG_INFO, d->once ? "running one pass" : "starting", "version", PB_VERSION, "backend",
+           d->conf.url.backend == PB_BACKEND_PG ? "postgres" : "sqlite", "interval", interval,
+           "listen", d->conf.listen ? "true" : "false", "pooler",
            dmn_txn_pooling(d) ? "transaction" : "session", "metrics_addr",
            d->http != NULL ? d->conf.metrics_addr : "off", "metrics_port",
            d->http != NULL ? port : "", NULL);

@@ -252,6 +252,33 @@ static void test_conf_errors(void **state)
     expect_conf_error("a = 1\n\0b = 2\n", 12, "NUL byte");
 }
 
+/* ---- the pooler setting: session (default) or transaction ---- */
+
+static void test_conf_pooler(void **state)
+{
+    (void)state;
+    const char *cli[PB_CONF_N] = {0};
+    pb_daemon_conf c;
+    char msg[600];
+    unsetenv("PREBUILDS_POOLER");
+    assert_int_equal(pb_daemon_conf_build(&c, NULL, cli, msg, sizeof(msg)), 0);
+    assert_int_equal(c.pooler, PB_POOLER_SESSION);
+    pb_daemon_conf_fini(&c);
+    setenv("PREBUILDS_POOLER", "transaction", 1);
+    assert_int_equal(pb_daemon_conf_build(&c, NULL, cli, msg, sizeof(msg)), 0);
+    assert_int_equal(c.pooler, PB_POOLER_TRANSACTION);
+    pb_daemon_conf_fini(&c);
+    cli[PB_CONF_POOLER] = "session"; /* the command line beats the environment */
+    assert_int_equal(pb_daemon_conf_build(&c, NULL, cli, msg, sizeof(msg)), 0);
+    assert_int_equal(c.pooler, PB_POOLER_SESSION);
+    pb_daemon_conf_fini(&c);
+    cli[PB_CONF_POOLER] = "statement"; /* PgBouncer's third mode: no transactions at all */
+    assert_int_equal(pb_daemon_conf_build(&c, NULL, cli, msg, sizeof(msg)), -1);
+    assert_non_null(
+        strstr(msg, "--pooler: invalid pooler \"statement\": use session or transaction"));
+    unsetenv("PREBUILDS_POOLER");
+}
+
 /* ---- layers: default < environment < file < command line ---- */
 
 static void test_conf_layers(void **state)
@@ -501,13 +528,13 @@ static void test_http_addr(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_duration_parse),      cmocka_unit_test(test_duration_format),
-        cmocka_unit_test(test_jitter_bounds),       cmocka_unit_test(test_backoff_schedule),
-        cmocka_unit_test(test_backoff_on_clock),    cmocka_unit_test(test_conf_parse),
-        cmocka_unit_test(test_conf_errors),         cmocka_unit_test(test_conf_layers),
-        cmocka_unit_test(test_bool_parse),          cmocka_unit_test(test_metrics_from_zero),
-        cmocka_unit_test(test_metrics_unconverged), cmocka_unit_test(test_metrics_paused),
-        cmocka_unit_test(test_http_addr),
+        cmocka_unit_test(test_duration_parse),    cmocka_unit_test(test_duration_format),
+        cmocka_unit_test(test_jitter_bounds),     cmocka_unit_test(test_backoff_schedule),
+        cmocka_unit_test(test_backoff_on_clock),  cmocka_unit_test(test_conf_parse),
+        cmocka_unit_test(test_conf_errors),       cmocka_unit_test(test_conf_layers),
+        cmocka_unit_test(test_conf_pooler),       cmocka_unit_test(test_bool_parse),
+        cmocka_unit_test(test_metrics_from_zero), cmocka_unit_test(test_metrics_unconverged),
+        cmocka_unit_test(test_metrics_paused),    cmocka_unit_test(test_http_addr),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

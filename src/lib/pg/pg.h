@@ -1,6 +1,6 @@
 /* The PostgreSQL backend's private interface: the store struct, the prepared statements of
  * a pass, and the connection and execution helpers every concern of the backend shares
- * (conn.c). Files by concern: conn.c (errors, connection, pipelines, simple statements),
+ * (conn.c). Files by concern: conn.c (errors, connection, simple statements), pipeline.c,
  * pass.c (status, writes, the summary's fold), schema.c (init, migrations, what init
  * installs on a platform's database, uninstall, the pause switch), admin.c (data commands
  * and seed), session.c (the daemon's session). */
@@ -61,7 +61,7 @@ typedef struct pg_store {
     _Atomic(PGcancel *) cancel;
 } pg_store;
 
-/* ---- conn.c ---- */
+/* ---- conn.c (and pipeline.c) ---- */
 
 /* Classify a failed result by SQLSTATE into a PB_E* code, with a message naming `what`. */
 int pb__pg_result_error(pg_store *s, const PGresult *res, const char *what, pb_err *err);
@@ -87,6 +87,11 @@ bool pb__pg_options_refused(pg_store *s);
     " pg_catalog.set_config('jit', 'off', true)"
 int pb__pg_ensure_connected(pg_store *s, pb_err *err);
 void pb__pg_reset_connection(pg_store *s);
+/* End a manual store's session when a read-only server asked for it (s->drop): the
+ * caller then sees a lost connection. Called at the end of every execution helper. */
+void pb__pg_drop_if_asked(pg_store *s);
+/* Whether the next statement starts a transaction that needs PB__PG_TXN_SETTINGS. */
+bool pb__pg_needs_txn_settings(const pg_store *s);
 
 typedef struct pipe_item {
     int stmt;        /* PST_*, or -1 with `sql` */
