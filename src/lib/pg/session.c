@@ -105,6 +105,14 @@ bool pb__pg_connected(const pb_store *base)
     return s->conn != NULL && PQstatus(s->conn) == CONNECTION_OK;
 }
 
+/* The timeouts (0: none) and the lock id as the text parameters the statements take. */
+static void opts_text(const pb_session_opts *o, char st_ms[24], char lk_ms[24], char lock_id[24])
+{
+    (void)snprintf(st_ms, 24, "%d", o->statement_timeout_ms > 0 ? o->statement_timeout_ms : 0);
+    (void)snprintf(lk_ms, 24, "%d", o->lock_timeout_ms > 0 ? o->lock_timeout_ms : 0);
+    (void)snprintf(lock_id, 24, "%" PRId64, o->lock_id);
+}
+
 int pb__pg_session(pb_store *base, const pb_session_opts *o, bool try_only, pb_session_info *info,
                    pb_err *err)
 {
@@ -118,10 +126,7 @@ int pb__pg_session(pb_store *base, const pb_session_opts *o, bool try_only, pb_s
         return 0;
     }
     char st_ms[24], lk_ms[24], lock_id[24];
-    (void)snprintf(st_ms, sizeof(st_ms), "%d",
-                   o->statement_timeout_ms > 0 ? o->statement_timeout_ms : 0);
-    (void)snprintf(lk_ms, sizeof(lk_ms), "%d", o->lock_timeout_ms > 0 ? o->lock_timeout_ms : 0);
-    (void)snprintf(lock_id, sizeof(lock_id), "%" PRId64, o->lock_id);
+    opts_text(o, st_ms, lk_ms, lock_id);
     PGresult *res = NULL;
     int rc;
     if (try_only) {
@@ -185,10 +190,7 @@ int pb__pg_pass_begin(pb_store *base, const pb_session_opts *o, bool *leader, pb
     if (!s->txn_pooling)
         return 0;
     char st_ms[24], lk_ms[24], lock_id[24];
-    (void)snprintf(st_ms, sizeof(st_ms), "%d",
-                   o->statement_timeout_ms > 0 ? o->statement_timeout_ms : 0);
-    (void)snprintf(lk_ms, sizeof(lk_ms), "%d", o->lock_timeout_ms > 0 ? o->lock_timeout_ms : 0);
-    (void)snprintf(lock_id, sizeof(lock_id), "%" PRId64, o->lock_id);
+    opts_text(o, st_ms, lk_ms, lock_id);
     pipe_item items[2] = {
         {.stmt = -1, .sql = "BEGIN", .what = "begin pass"},
         {.stmt = -1,
@@ -213,15 +215,16 @@ int pb__pg_pass_end(pb_store *base, bool commit, pb_err *err)
     PGTransactionStatusType ts = PQtransactionStatus(s->conn);
     if (ts != PQTRANS_INTRANS && ts != PQTRANS_INERROR)
         return 0;
-    commit = commit && ts == PQTRANS_INTRANS;
+    bool failed = commit && ts == PQTRANS_INERROR; /* a statement failed unnoticed */
+    commit = commit && !failed;
     s->base.stats.statements++;
     s->base.stats.round_trips++;
     PGresult *res = PQexec(s->conn, commit ? "COMMIT" : "ROLLBACK");
     int rc = 0;
     if (PQresultStatus(res) != PGRES_COMMAND_OK)
         rc = pb__pg_result_error(s, res, commit ? "commit pass" : "roll back pass", err);
-    else if (commit && strcmp(PQcmdStatus(res), "COMMIT") != 0)
-        rc = pb__err_set(err, PB_EDB, "commit pass: the server rolled the transaction back");
+    else if (failed || (commit && strcmp(PQcmdStatus(res), "COMMIT") != 0))
+        rc = pb__err_set(err, PB_EDB, "commit pass: the transaction failed and was rolled back");
     PQclear(res);
     return rc;
 }
