@@ -25,6 +25,11 @@ fail() {
     echo "FAIL: $*" >&2
     FAILS=$((FAILS + 1))
 }
+# die MESSAGE: what the rest of the test needs failed; stop here (cleanup still runs).
+die() {
+    echo "FAIL: $*" >&2
+    exit 1
+}
 ok() {
     echo "ok: $* ($SECONDS s)"
     PASSES=$((PASSES + 1))
@@ -71,6 +76,7 @@ start_daemon() {
 }
 
 # stop_daemon NAME: SIGTERM and wait; its exit code in STOP_RC.
+# shellcheck disable=SC2034 # STOP_RC is for the tests that source this
 stop_daemon() {
     local pid_var="PID_$1"
     kill -TERM "${!pid_var}" 2>/dev/null

@@ -7,28 +7,25 @@
 # over as soon as the standby is promoted. A primary turned read-only under a live session
 # (SQLSTATE 25006 on the writes) ends the session the same way.
 # Usage: test_failover.sh BINARY HARNESS
+# shellcheck disable=SC2317 # the predicates below run through check and wait_until
 BIN=$1
 HARNESS=$2
-# shellcheck source=lib.sh
+# shellcheck source=tests/failover/lib.sh
 . "$(dirname "$0")/lib.sh"
 
 P=$WORK/primary
 S=$WORK/standby
 CLEANUP+=("'$HARNESS' stop '$P'" "'$HARNESS' stop '$S'")
-"$HARNESS" start "$P" >/dev/null || {
-    echo "FAIL: primary did not start" >&2
-    exit 1
-}
+"$HARNESS" start "$P" >/dev/null || die "the primary did not start"
 PP=$(sed -n 's/.* port=\([0-9]*\) .*/\1/p' "$P/conninfo")
 psql "$(cat "$P/conninfo")" -qXc "CREATE DATABASE pbfail" >/dev/null
 P_DB="host=127.0.0.1 port=$PP user=postgres dbname=pbfail"
-"$BIN" --db "$P_DB" init >/dev/null && "$BIN" --db "$P_DB" seed --orgs 6 --prebuilds-fraction 1 \
-    --drift-fraction 0 >/dev/null && "$BIN" --db "$P_DB" reconcile >/dev/null ||
+if ! "$BIN" --db "$P_DB" init >/dev/null ||
+    ! "$BIN" --db "$P_DB" seed --orgs 6 --prebuilds-fraction 1 --drift-fraction 0 >/dev/null ||
+    ! "$BIN" --db "$P_DB" reconcile >/dev/null; then
     fail "init, seed and reconcile on the primary"
-"$HARNESS" standby "$S" "$P" >/dev/null || {
-    echo "FAIL: standby did not start" >&2
-    exit 1
-}
+fi
+"$HARNESS" standby "$S" "$P" >/dev/null || die "the standby did not start"
 SP=$(sed -n 's/.* port=\([0-9]*\) .*/\1/p' "$S/conninfo")
 S_DB="host=127.0.0.1 port=$SP user=postgres dbname=pbfail"
 check "the standby streams from the primary" \

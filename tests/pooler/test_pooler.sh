@@ -13,19 +13,17 @@
 #   the control: a daemon in session mode through the transaction pool does leave its
 #   session behind, so the probes can tell.
 # Usage: test_pooler.sh BINARY CONNINFO (a superuser on the shared server)
+# shellcheck disable=SC2317 # the predicates below run through check and wait_until
 BIN=$1
 BASE=$2
-# shellcheck source=../failover/lib.sh
+# shellcheck source=tests/failover/lib.sh
 . "$(dirname "$0")/../failover/lib.sh"
 
-command -v pgbouncer >/dev/null || {
-    echo "FAIL: pgbouncer is not installed (Debian package pgbouncer)" >&2
-    exit 1
-}
+command -v pgbouncer >/dev/null || die "pgbouncer is not installed (Debian package pgbouncer)"
 echo "pgbouncer: $(pgbouncer --version | head -n 1)"
 DBNAME=pbpool_$$
 PGPORT=$(printf '%s\n' "$BASE" | sed -n 's/.*port=\([0-9]*\).*/\1/p')
-psql "$BASE" -qXc "CREATE DATABASE $DBNAME" >/dev/null || exit 1
+psql "$BASE" -qXc "CREATE DATABASE $DBNAME" >/dev/null || die "create database $DBNAME"
 CLEANUP+=("psql '$BASE' -qXc 'DROP DATABASE IF EXISTS $DBNAME WITH (FORCE)'")
 # Direct, for the test's own look at the data (the planted schema must not fool it).
 DIRECT="$BASE dbname=$DBNAME options='-c search_path=public'"
@@ -37,8 +35,8 @@ mkdir -p "$PGB"
 printf '"postgres" ""\n' >"$PGB/users.txt"
 as_pgb() { if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
 start_bouncer() {
-    local try port
-    for try in 1 2 3 4 5; do
+    local port _
+    for _ in 1 2 3 4 5; do
         port=$((40000 + (RANDOM * 32768 + RANDOM) % 20000))
         cat >"$PGB/pgbouncer.ini" <<EOF
 [databases]
@@ -70,10 +68,7 @@ EOF
     return 1
 }
 CLEANUP=("[ -f '$PGB/pgbouncer.pid' ] && kill \$(cat '$PGB/pgbouncer.pid')" "${CLEANUP[@]}")
-start_bouncer || {
-    echo "FAIL: pgbouncer did not start: $(cat "$PGB/start.err" "$PGB/pgbouncer.log" 2>/dev/null)" >&2
-    exit 1
-}
+start_bouncer || die "pgbouncer did not start: $(cat "$PGB/start.err" "$PGB/pgbouncer.log" 2>/dev/null)"
 via() { printf 'host=127.0.0.1 port=%s user=postgres dbname=%s' "$BOUNCER_PORT" "$1"; }
 SESSION=$(via session)
 TXN=$(via txn)
