@@ -154,8 +154,13 @@ check "txn: polling only, said once at info" \
     test "$(level_count t1 info 'polling only')" = 1 -a "$(level_count t2 info 'polling only')" = 1
 check "txn: --listen is ignored, and says so" logged t2 'listen ignored'
 repairs() { cat "$WORK/t1.log" "$WORK/t2.log" | grep -c 'pass repaired drift'; }
-run_pb "$TXN" member remove --org seed1-org-0000005
-run_pb "$TXN" group remove --org seed1-org-0000006
+# Two organizations drift in one transaction, so that one pass sees both.
+q "BEGIN;
+   DELETE FROM organization_members WHERE user_id = '$USER_ID'
+     AND organization_id = (SELECT id FROM organizations WHERE name = 'seed1-org-0000005');
+   DELETE FROM groups WHERE name = 'coderprebuiltworkspaces'
+     AND organization_id = (SELECT id FROM organizations WHERE name = 'seed1-org-0000006');
+   COMMIT" >/dev/null || fail "txn: make drift"
 check "txn: drift repaired by the daemons" \
     wait_until 10 all_converged seed1-org-0000005 seed1-org-0000006
 sleep 1.2 # two more intervals: the other daemon's passes find nothing to do
@@ -174,10 +179,12 @@ check "txn: its template is in the summary (the fold ran)" \
 
 # One pass at a time: while another session holds the lock in its transaction, both
 # daemons follow and nothing is written; once it commits, one of them repairs.
-psql "$DIRECT" -qXc "BEGIN" -c "SELECT pg_advisory_xact_lock(7)" -c "SELECT pg_sleep(3)" \
-    -c "COMMIT" >/dev/null 2>&1 &
+mkfifo "$WORK/hold"
+psql "$DIRECT" -qX <"$WORK/hold" >/dev/null 2>&1 &
 HOLDER=$!
 PIDS+=("$HOLDER")
+exec 3>"$WORK/hold" # the holder's input, open until the test commits
+echo "BEGIN; SELECT pg_advisory_xact_lock(7);" >&3
 held() { [ "$(q "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted
                  AND objid = 7 AND pid <> pg_backend_pid()")" -ge 1 ]; }
 wait_until 5 held || fail "txn: the test's holder did not take the lock"
@@ -191,6 +198,8 @@ check "txn: both daemons tried and followed meanwhile" \
     test "$(log_count t1 "$NOT_RUN")" -gt "$F1" -a "$(log_count t2 "$NOT_RUN")" -gt "$F2"
 check "txn: neither claims to lead meanwhile" \
     test "$(metric t1 prebuilds_leader)" = 0 -a "$(metric t2 prebuilds_leader)" = 0
+echo "COMMIT;" >&3
+exec 3>&-
 wait "$HOLDER"
 check "txn: the lock released, a daemon repairs" wait_until 10 converged seed1-org-0000007
 check "txn: each drift was repaired by exactly one pass" test "$(repairs)" = 3
