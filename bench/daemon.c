@@ -35,6 +35,16 @@ static void db_url(const bench_db *db, char *buf, size_t len)
         (void)snprintf(buf, len, "sqlite:%s", db->target);
 }
 
+/* A numeric field of a JSON log line: a number (the daemon types its fields), or a string
+ * holding one; NAN when absent. */
+static double num_field(json_t *j, const char *key)
+{
+    json_t *v = json_object_get(j, key);
+    if (json_is_number(v))
+        return json_number_value(v);
+    return json_is_string(v) ? strtod(json_string_value(v), NULL) : NAN;
+}
+
 static void handle_line(bdaemon *d, const char *line)
 {
     json_t *j = json_loads(line, 0, NULL);
@@ -47,8 +57,8 @@ static void handle_line(bdaemon *d, const char *line)
     if (level != NULL && (strcmp(level, "warn") == 0 || strcmp(level, "error") == 0))
         (void)snprintf(d->last_warning, sizeof(d->last_warning), "%.400s", line);
     if (strcmp(msg, "starting") == 0) {
-        const char *port = json_string_value(json_object_get(j, "metrics_port"));
-        d->metrics_port = port != NULL ? atoi(port) : 0;
+        double port = num_field(j, "metrics_port");
+        d->metrics_port = isnan(port) ? 0 : (int)port;
         if (d->metrics_port == 0)
             d->metrics_port = -1; /* started, metrics off */
         json_decref(j);
@@ -69,18 +79,14 @@ static void handle_line(bdaemon *d, const char *line)
     }
     const char *scope = json_string_value(json_object_get(j, "scope"));
     p.full = scope == NULL || strcmp(scope, "full") == 0; /* skipped passes are full ones */
-    const char *v = json_string_value(json_object_get(j, "duration_ms"));
-    if (v != NULL)
-        p.duration_ms = strtod(v, NULL);
-    v = json_string_value(json_object_get(j, "statements"));
-    if (v != NULL)
-        p.statements = strtod(v, NULL);
+    p.duration_ms = num_field(j, "duration_ms");
+    p.statements = num_field(j, "statements");
     static const char *const added[] = {"memberships_added", "groups_created",
                                         "group_memberships_added"};
     for (size_t k = 0; k < 3; k++) {
-        v = json_string_value(json_object_get(j, added[k]));
-        if (v != NULL)
-            p.added += strtod(v, NULL);
+        double v = num_field(j, added[k]);
+        if (!isnan(v))
+            p.added += v;
     }
     d->passes[p.kind]++;
     d->total++;

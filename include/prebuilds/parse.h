@@ -4,6 +4,7 @@
 #ifndef PREBUILDS_PARSE_H
 #define PREBUILDS_PARSE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -22,10 +23,17 @@ typedef struct pb_dburl {
 } pb_dburl;
 
 /* Classify and validate `url`: postgres:// and postgresql:// URLs and libpq key=value
- * strings select PostgreSQL (checked with libpq's own parser); sqlite:PATH, file:PATH
- * or a bare path select SQLite. Any other scheme is refused. */
+ * strings select PostgreSQL (checked with libpq's own parser, then every value libpq would
+ * only check when connecting: port, sslmode and the other enumerated parameters, the
+ * timeouts); sqlite:PATH, file:PATH or a bare path select SQLite. Any other scheme is
+ * refused, and so is anything that starts like one ("postgresql:host", "pg:/db"): a
+ * mistyped URL never becomes a new SQLite file. */
 PB_MUST_CHECK int pb_dburl_parse(const char *url, pb_dburl *out, pb_err *err);
 void pb_dburl_fini(pb_dburl *u);
+
+/* Whether `url` (PostgreSQL) carries a password itself, which then shows in `ps` when it
+ * is given on a command line. */
+bool pb_dburl_has_password(const char *url);
 
 /* Copy `url` into `buf` with any password replaced by "***", so it can be logged. */
 void pb_dburl_redact(const char *url, char *buf, size_t buf_len);
@@ -35,7 +43,8 @@ void pb_dburl_redact(const char *url, char *buf, size_t buf_len);
 PB_MUST_CHECK int pb_uuid_parse(const char *in, char out[PB_UUID_LEN + 1], const char *what,
                                 pb_err *err);
 
-/* A group name: non-empty, at most PB_GROUP_NAME_MAX bytes, valid UTF-8, no control bytes. */
+/* A name: non-empty, at most max_len bytes, valid UTF-8, no control characters (C0, DEL,
+ * C1). */
 PB_MUST_CHECK int pb_name_check(const char *name, const char *what, size_t max_len, pb_err *err);
 
 /* A non-negative decimal integer no larger than `max`. */

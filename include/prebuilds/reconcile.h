@@ -47,6 +47,11 @@ typedef struct pb_reconcile_opts {
     /* optional, once per row inserted and committed; strings borrowed for the call */
     void (*added)(pb_row_kind kind, const char *org_id, const char *org_name, void *arg);
     void *added_arg;
+    /* optional, once per attempt that failed and is tried again (a lock wait that timed out,
+     * a deadlock, a serialization failure, a row that vanished, a lost connection):
+     * `attempt` is the one that failed (1-based), `err` why; borrowed for the call */
+    void (*retried)(unsigned attempt, const pb_err *err, void *arg);
+    void *retried_arg;
 } pb_reconcile_opts;
 
 /* One pass: status (one statement), plan, writes (a fixed number of statements when

@@ -19,6 +19,9 @@ typedef struct pb_init_opts {
     /* Install (on a foreign PostgreSQL schema, opt-in) or rebuild (anywhere) the summary of
      * templates with configured presets that the fast status statement reads. */
     bool summary;
+    /* Create prebuilds' own schema in a database that holds other tables (none of the
+     * platform's): refused without it, so a mistyped database is never filled. */
+    bool add_to_existing;
 } pb_init_opts;
 
 typedef struct pb_init_result {

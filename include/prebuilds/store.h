@@ -48,6 +48,12 @@ void pb_store_free(pb_store **s);
 
 pb_backend pb_store_backend(const pb_store *s);
 
+/* How long a statement may wait for a lock another connection holds, in milliseconds (0: no
+ * bound). SQLite: the busy wait of every statement (default 5000), which pb_store_interrupt
+ * cuts short. PostgreSQL: nothing here; the daemon's sessions set lock_timeout
+ * (pb_store_session) and one-shot commands keep the server's. */
+void pb_store_set_lock_timeout(pb_store *s, int timeout_ms);
+
 /* Counters since open (or since the last reset). */
 void pb_store_stats_get(const pb_store *s, pb_store_stats *out);
 void pb_store_stats_reset(pb_store *s);

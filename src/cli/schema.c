@@ -2,12 +2,12 @@
  * for), `init --print-grants` (what a reconciler role needs in the database as it is now),
  * `uninstall` (everything init installed on a platform's database, out again), and
  * `pause`/`resume` (the pause switch on our own schema). */
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cli.h"
+#include "output.h"
 
 /* A quoted identifier: double any double quote. `out` holds 2 * 63 + 3 bytes. */
 static void quote_ident(const char *name, char *out)
@@ -32,7 +32,7 @@ static int print_grants(cli_ctx *c, const char *role)
     pb_err err;
     if (pb_name_check(role, "role name", 63, &err) != 0)
         return cli_fail(&err);
-    if (c->url.backend != PB_BACKEND_PG)
+    if (c->conf.url.backend != PB_BACKEND_PG)
         return cli_usage_error("init", "--print-grants is for PostgreSQL (an SQLite file has no "
                                        "roles)");
     pb_store *s = NULL;
@@ -44,11 +44,10 @@ static int print_grants(cli_ctx *c, const char *role)
     pb_store_free(&s);
     if (rc != 0)
         return cli_fail(&err);
-    if (!si.own && !si.foreign) {
-        (void)fprintf(stderr, "prebuilds: init --print-grants: the platform's tables are not "
-                              "in this database yet (run 'prebuilds init' first)\n");
-        return PB_EXIT_UNAVAILABLE;
-    }
+    if (!si.own && !si.foreign)
+        return cli_error(PB_EXIT_UNAVAILABLE, "init --print-grants: the platform's tables are "
+                                              "not in this database yet (run 'prebuilds init' "
+                                              "first)");
     char r[2 * 63 + 3], n[2 * 63 + 3];
     quote_ident(role, r);
     quote_ident(si.schema, n);
@@ -101,44 +100,31 @@ static void print_init_result(const cli_ctx *c, const pb_init_result *r)
         (void)printf("no configured-templates summary: status reads the tables (install it with "
                      "'prebuilds init --summary')\n");
     if (r->triggers_installed > 0)
-        (void)printf("%d notify triggers installed (channel " PB_NOTIFY_CHANNEL ")%s%s\n",
-                     r->triggers_installed, r->owner[0] != '\0' ? ", owned by role " : "",
-                     r->owner);
+        (void)printf("%d notify %s installed (channel " PB_NOTIFY_CHANNEL ")%s%s\n",
+                     r->triggers_installed,
+                     pb_plural((size_t)r->triggers_installed, "trigger", "triggers"),
+                     r->owner[0] != '\0' ? ", owned by role " : "", r->owner);
     if (r->user_created)
-        (void)printf("created prebuilds user %s\n", c->target.user_id);
+        (void)printf("created prebuilds user %s\n", c->conf.target.user_id);
 }
 
-int cmd_init(cli_ctx *c, int argc, char **argv)
+int cmd_init(cli_ctx *c, const cli_cmd *cmd, const pb_args *a)
 {
-    pb_init_opts o = {.create_user = true};
-    static const struct option opts[] = {{"recommended-indexes", no_argument, NULL, 'r'},
-                                         {"no-create-user", no_argument, NULL, 'n'},
-                                         {"print-grants", required_argument, NULL, 'g'},
-                                         {"triggers", no_argument, NULL, 't'},
-                                         {"summary", no_argument, NULL, 's'},
-                                         {NULL, 0, NULL, 0}};
-    const char *grant_role = NULL;
-    int ch;
-    optind = 0;
-    while ((ch = getopt_long(argc, argv, ":", opts, NULL)) != -1) {
-        if (ch == 'r')
-            o.recommended_indexes = true;
-        else if (ch == 'n')
-            o.create_user = false;
-        else if (ch == 'g')
-            grant_role = optarg;
-        else if (ch == 't')
-            o.triggers = true;
-        else if (ch == 's')
-            o.summary = true;
-        else
-            return cli_usage_error("init", "unknown option");
-    }
-    if (optind != argc)
-        return cli_usage_error("init", "unexpected argument \"%s\"", argv[optind]);
-    if (grant_role != NULL)
+    pb_init_opts o = {
+        .create_user = cli_opt(cmd, a, "no-create-user") == NULL,
+        .recommended_indexes = cli_opt(cmd, a, "recommended-indexes") != NULL,
+        .triggers = cli_opt(cmd, a, "triggers") != NULL,
+        .summary = cli_opt(cmd, a, "summary") != NULL,
+        .add_to_existing = cli_opt(cmd, a, "add-to-existing") != NULL,
+    };
+    const char *grant_role = cli_opt(cmd, a, "print-grants");
+    if (grant_role != NULL) {
+        if (o.recommended_indexes || o.triggers || o.summary || o.add_to_existing || !o.create_user)
+            return cli_usage_error("init", "--print-grants prints and changes nothing: it takes "
+                                           "no other option");
         return print_grants(c, grant_role);
-    if (o.triggers && c->url.backend != PB_BACKEND_PG)
+    }
+    if (o.triggers && c->conf.url.backend != PB_BACKEND_PG)
         return cli_usage_error("init", "--triggers needs a PostgreSQL database (LISTEN/NOTIFY)");
     pb_store *s = NULL;
     int ex = cli_open(c, PB_OPEN_CREATE, &s);
@@ -146,32 +132,19 @@ int cmd_init(cli_ctx *c, int argc, char **argv)
         return ex;
     pb_err err;
     pb_init_result r;
-    int rc = pb_store_init(s, &c->target, &o, &r, &err);
+    int rc = pb_store_init(s, &c->conf.target, &o, &r, &err);
     pb_store_free(&s);
     if (rc != 0)
         return cli_fail(&err);
     print_init_result(c, &r);
-    if (!r.user_exists) {
-        (void)fprintf(stderr,
-                      r.user_deleted ? "prebuilds: init: prebuilds user %s is soft-deleted: "
-                                       "reconcile will refuse to run until the platform restores "
-                                       "it\n"
-                                     : "prebuilds: init: prebuilds user %s not found in users: "
-                                       "reconcile will refuse to run until it exists\n",
-                      c->target.user_id);
-        return PB_EXIT_REFUSED;
-    }
+    if (!r.user_exists)
+        return cli_error(PB_EXIT_REFUSED,
+                         r.user_deleted ? "init: prebuilds user %s is soft-deleted: reconcile "
+                                          "will refuse to run until the platform restores it"
+                                        : "init: prebuilds user %s not found in users: "
+                                          "reconcile will refuse to run until it exists",
+                         c->conf.target.user_id);
     return PB_EXIT_OK;
-}
-
-static int no_options(const char *cmd, int argc, char **argv)
-{
-    if (argc > 1) {
-        if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)
-            return cli_usage_error(cmd, "takes no options");
-        return cli_usage_error(cmd, "unexpected argument \"%s\"", argv[1]);
-    }
-    return 0;
 }
 
 static void print_removed(const char *kind, const char *name, void *arg)
@@ -180,13 +153,13 @@ static void print_removed(const char *kind, const char *name, void *arg)
     (void)printf("removed %s %s\n", kind, name);
 }
 
-int cmd_uninstall(cli_ctx *c, int argc, char **argv)
+int cmd_uninstall(cli_ctx *c, const cli_cmd *cmd, const pb_args *a)
 {
-    int ex = no_options("uninstall", argc, argv);
-    if (ex != 0)
-        return ex;
+    (void)cmd;
+    (void)a;
     pb_store *s = NULL;
-    if ((ex = cli_open(c, 0, &s)) != 0)
+    int ex = cli_open(c, 0, &s);
+    if (ex != 0)
         return ex;
     pb_err err;
     size_t n = 0;
@@ -202,13 +175,11 @@ int cmd_uninstall(cli_ctx *c, int argc, char **argv)
     return PB_EXIT_OK;
 }
 
-static int set_paused(cli_ctx *c, const char *cmd, bool paused, int argc, char **argv)
+static int set_paused(cli_ctx *c, bool paused)
 {
-    int ex = no_options(cmd, argc, argv);
-    if (ex != 0)
-        return ex;
     pb_store *s = NULL;
-    if ((ex = cli_open(c, 0, &s)) != 0)
+    int ex = cli_open(c, 0, &s);
+    if (ex != 0)
         return ex;
     pb_err err;
     int rc = pb_store_set_paused(s, paused, &err);
@@ -221,12 +192,16 @@ static int set_paused(cli_ctx *c, const char *cmd, bool paused, int argc, char *
     return PB_EXIT_OK;
 }
 
-int cmd_pause(cli_ctx *c, int argc, char **argv)
+int cmd_pause(cli_ctx *c, const cli_cmd *cmd, const pb_args *a)
 {
-    return set_paused(c, "pause", true, argc, argv);
+    (void)cmd;
+    (void)a;
+    return set_paused(c, true);
 }
 
-int cmd_resume(cli_ctx *c, int argc, char **argv)
+int cmd_resume(cli_ctx *c, const cli_cmd *cmd, const pb_args *a)
 {
-    return set_paused(c, "resume", false, argc, argv);
+    (void)cmd;
+    (void)a;
+    return set_paused(c, false);
 }

@@ -1,10 +1,15 @@
-/* What every layer of the application shares: the exit codes, the parsed global options
- * and the one-line error reporting that maps a library error to an exit code. */
+/* What every layer of the application shares: the mapping of library errors to exit codes
+ * and the one-line reports of errors, usage errors, warnings and notes. As text they read
+ * "prebuilds: ..."; with --log-format json they are log lines like every other. */
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+
+#include <sqlite3.h>
 
 #include "app.h"
+#include "log.h"
 #include "output.h"
 
 int cli_exit_code(int code)
@@ -30,37 +35,117 @@ int cli_exit_code(int code)
     }
 }
 
-int cli_fail(const pb_err *err)
+/* One line at `level`: text "prebuilds: <prefix><msg>", or a JSON log line. */
+static void report(pb_log_level level, const char *prefix, const char *msg, int exit_code)
 {
-    char *msg = pb_escape_term(err->msg[0] != '\0' ? err->msg : pb_strerror(err->code));
-    (void)fprintf(stderr, "prebuilds: %s\n", msg != NULL ? msg : pb_strerror(err->code));
-    free(msg);
-    return cli_exit_code(err->code);
+    if (pb_log_format_get() == PB_LOG_JSON) {
+        char code[16];
+        (void)snprintf(code, sizeof(code), "%d", exit_code);
+        if (exit_code >= 0)
+            pb_log(level, msg, "exit_code", code, NULL);
+        else
+            pb_log(level, msg, NULL);
+        return;
+    }
+    if (level < PB_LOG_ERROR && !pb_log_enabled(level))
+        return;
+    char *e = pb_escape_term(msg);
+    (void)fprintf(stderr, "prebuilds: %s%s\n", prefix, e != NULL ? e : msg);
+    free(e);
 }
 
-int cli_usage_error(const char *cmd, const char *fmt, ...)
+int cli_fail(const pb_err *err)
 {
-    char buf[512];
+    /* A read-only server (SQLSTATE 25006) is an outage to the daemon, which looks for the
+     * primary, and a refusal to a command: it will not take the writes. */
+    int ex = strcmp(err->sqlstate, "25006") == 0 ? PB_EXIT_REFUSED : cli_exit_code(err->code);
+    report(PB_LOG_ERROR, "", err->msg[0] != '\0' ? err->msg : pb_strerror(err->code), ex);
+    return ex;
+}
+
+int cli_error(int exit_code, const char *fmt, ...)
+{
+    char buf[1024];
     va_list ap;
     va_start(ap, fmt);
     (void)vsnprintf(buf, sizeof(buf), fmt, ap);
     va_end(ap);
-    char *msg = pb_escape_term(buf);
+    report(PB_LOG_ERROR, "", buf, exit_code);
+    return exit_code;
+}
+
+int cli_usage_error(const char *cmd, const char *fmt, ...)
+{
+    char buf[640], line[800];
+    va_list ap;
+    va_start(ap, fmt);
+    (void)vsnprintf(buf, sizeof(buf), fmt, ap);
+    va_end(ap);
     if (cmd != NULL)
-        (void)fprintf(stderr, "prebuilds %s: %s (see 'prebuilds --help')\n", cmd,
-                      msg != NULL ? msg : "");
+        (void)snprintf(line, sizeof(line), "%s: %s (see 'prebuilds %s --help')", cmd, buf, cmd);
     else
-        (void)fprintf(stderr, "prebuilds: %s (see 'prebuilds --help')\n", msg != NULL ? msg : "");
-    free(msg);
+        (void)snprintf(line, sizeof(line), "%s (see 'prebuilds --help')", buf);
+    if (pb_log_format_get() == PB_LOG_JSON) {
+        report(PB_LOG_ERROR, "", line, PB_EXIT_USAGE);
+    } else {
+        /* "prebuilds org create: ..." reads as the command line did */
+        char *e = pb_escape_term(line);
+        (void)fprintf(stderr, "prebuilds%s%s\n", cmd != NULL ? " " : ": ", e != NULL ? e : line);
+        free(e);
+    }
     return PB_EXIT_USAGE;
+}
+
+void cli_warn(const char *fmt, ...)
+{
+    char buf[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    (void)vsnprintf(buf, sizeof(buf), fmt, ap);
+    va_end(ap);
+    report(PB_LOG_WARN, "warning: ", buf, -1);
+}
+
+void cli_note(const char *fmt, ...)
+{
+    char buf[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    (void)vsnprintf(buf, sizeof(buf), fmt, ap);
+    va_end(ap);
+    report(PB_LOG_INFO, "note: ", buf, -1);
 }
 
 int cli_open(cli_ctx *c, unsigned flags, pb_store **out)
 {
     pb_err err;
     pb_err_clear(&err);
-    int rc = pb_store_open(&c->url, flags, out, &err);
+    int rc = pb_store_open(&c->conf.url, flags, out, &err);
     if (rc != 0)
         return cli_fail(&err);
+    pb_store_set_lock_timeout(*out, (int)c->conf.lock_timeout_ms);
     return PB_EXIT_OK;
+}
+
+const char *cli_retry_kind(const pb_err *err)
+{
+    static const struct {
+        const char *sqlstate;
+        const char *kind;
+    } states[] = {{"55P03", "lock_timeout"},
+                  {"40P01", "deadlock"},
+                  {"40001", "serialization"},
+                  {"23503", "vanished"}};
+    for (size_t i = 0; i < sizeof(states) / sizeof(states[0]); i++)
+        if (strcmp(err->sqlstate, states[i].sqlstate) == 0)
+            return states[i].kind;
+    if (err->db_code != 0) { /* SQLite: its extended result code */
+        if ((err->db_code & 0xff) == SQLITE_BUSY || (err->db_code & 0xff) == SQLITE_LOCKED)
+            return "lock_timeout"; /* the busy wait (lock_timeout) ran out */
+        if (err->db_code == SQLITE_CONSTRAINT_FOREIGNKEY)
+            return "vanished";
+    }
+    if (err->code == PB_ECONNECT)
+        return "connection";
+    return "other";
 }

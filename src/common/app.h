@@ -1,35 +1,50 @@
-/* What every layer of the application shares: the parsed global options, the exit codes
- * and the one-line report of a library error (app.c). */
+/* What every layer of the application shares: the exit codes, the settings a command runs
+ * with, and the one-line reports of errors and warnings (app.c), which follow --log-format. */
 #ifndef PB_APP_H
 #define PB_APP_H
 
+#include <stdbool.h>
+
+#include "config.h"
 #include "prebuilds/prebuilds.h"
 
-/* Exit codes, documented in the README and in --help. */
+/* Exit codes, documented in the README, the man page and --help. */
 enum {
     PB_EXIT_OK = 0,
-    PB_EXIT_ERROR = 1,       /* unexpected error */
+    PB_EXIT_ERROR = 1,       /* unexpected error, or output that could not be written */
     PB_EXIT_USAGE = 2,       /* bad option, argument or value */
     PB_EXIT_UNAVAILABLE = 3, /* database unreachable or schema missing */
     PB_EXIT_PARTIAL = 4,     /* reconcile ran and did not converge everything */
-    PB_EXIT_REFUSED = 5,     /* the database refused: privileges, missing user, conflict */
+    PB_EXIT_REFUSED = 5,     /* refused: privileges, password, read-only, missing user, conflict */
     PB_EXIT_PAUSED = 6,      /* the platform's pause switch is on: nothing was written */
 };
 
 typedef struct cli_ctx {
-    const char *db; /* as given; never printed (may hold a password) */
-    pb_dburl url;
-    pb_target target;
-    char group_name[PB_GROUP_NAME_MAX + 1];
-    char group_display_name[PB_GROUP_NAME_MAX + 1];
+    pb_daemon_conf conf;        /* the settings: option > file > environment > default */
+    const char *cli[PB_CONF_N]; /* the values given on the command line (NULL: not given) */
+    const char *config_path;    /* the configuration file read; NULL for none */
+    bool once;                  /* run --once */
 } cli_ctx;
 
 /* Print err as one line on stderr and return the matching exit code. */
 int cli_fail(const pb_err *err);
 int cli_exit_code(int code);
-/* Open the store named by --db; prints the error itself. Returns an exit code. */
-int cli_open(cli_ctx *c, unsigned flags, pb_store **out);
-/* One-line usage error on stderr; returns PB_EXIT_USAGE. */
+/* One error line; returns `exit_code`. */
+int cli_error(int exit_code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* One usage error line naming the command ("prebuilds org create: ..."; NULL: none) and
+ * where its help is; returns PB_EXIT_USAGE. */
 int cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* A warning (level warn) or a note (level info): "prebuilds: warning: ..." as text, a log
+ * line with --log-format json; shown as the log level says. */
+void cli_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void cli_note(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* Open the store named by the configuration (SQLite: with its lock timeout); prints the
+ * error itself. Returns an exit code. */
+int cli_open(cli_ctx *c, unsigned flags, pb_store **out);
+
+/* What a retried attempt waited for, as a metric label and log field: lock_timeout,
+ * deadlock, serialization, vanished (a row we referenced went away), connection, other. */
+const char *cli_retry_kind(const pb_err *err);
 
 #endif

@@ -1,247 +1,17 @@
-/* Configuration layers and the config file parser; see config.h. The parser walks the
- * text byte by byte with an explicit position, so every error can name its line. */
+/* The settings of every command and their layers; see config.h. The table below is the one
+ * place a key is described: its name and default (`keys`, read by tests/install), its option,
+ * help and check (`info`). Building a configuration picks each key's winning value first and
+ * checks only that one, so a bad value in a layer that lost never matters. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
+#include "addr.h"
 #include "config.h"
 #include "duration.h"
-#include "addr.h"
-
-/* ---- the file ---- */
-
-const struct option pb_global_options[] = {
-    {"db", required_argument, NULL, PB_CONF_DB},
-    {"user-id", required_argument, NULL, PB_CONF_USER_ID},
-    {"group-name", required_argument, NULL, PB_CONF_GROUP_NAME},
-    {"group-display-name", required_argument, NULL, PB_CONF_GROUP_DISPLAY_NAME},
-    {"log-level", required_argument, NULL, PB_CONF_LOG_LEVEL},
-    {"log-format", required_argument, NULL, PB_CONF_LOG_FORMAT},
-    {"help", no_argument, NULL, PB_OPT_HELP},
-    {"version", no_argument, NULL, PB_OPT_VERSION},
-    {NULL, 0, NULL, 0}};
-
-static int add_entry(pb_conf_file *f, const char *key, size_t key_len, const char *value,
-                     size_t value_len, unsigned line)
-{
-    pb_conf_entry *e = realloc(f->entries, (f->n + 1) * sizeof(*e));
-    if (e == NULL)
-        return -1;
-    f->entries = e;
-    e = &f->entries[f->n];
-    e->key = strndup(key, key_len);
-    e->value = strndup(value, value_len);
-    e->line = line;
-    if (e->key == NULL || e->value == NULL) {
-        free(e->key);
-        free(e->value);
-        return -1;
-    }
-    for (char *k = e->key; *k != '\0'; k++)
-        if (*k == '-')
-            *k = '_';
-    f->n++;
-    return 0;
-}
-
-static bool is_blank(char c)
-{
-    return c == ' ' || c == '\t' || c == '\r';
-}
-
-static bool is_key_char(char c, bool first)
-{
-    if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'))
-        return true;
-    return !first && ((c >= '0' && c <= '9') || c == '_' || c == '-');
-}
-
-int pb_conf_parse(const char *text, size_t len, const char *name, pb_conf_file *out, char *msg,
-                  size_t msg_len)
-{
-    memset(out, 0, sizeof(*out));
-    char *value = malloc(len + 1); /* a value is never longer than the text */
-    if (value == NULL) {
-        (void)snprintf(msg, msg_len, "%s: out of memory", name);
-        return -1;
-    }
-    size_t i = 0;
-    unsigned line = 1;
-    const char *why = NULL;
-    if (memchr(text, '\0', len) != NULL) {
-        why = "contains a NUL byte (not a text file?)";
-        goto fail;
-    }
-    while (i < len) {
-        while (i < len && is_blank(text[i]))
-            i++;
-        if (i == len)
-            break;
-        if (text[i] == '\n' || text[i] == '#') {
-            while (i < len && text[i] != '\n')
-                i++;
-            if (i < len) {
-                i++;
-                line++;
-            }
-            continue;
-        }
-        if (!is_key_char(text[i], true)) {
-            why = "expected a key (a letter, then letters, digits, '_' or '-')";
-            goto fail;
-        }
-        size_t key_start = i;
-        while (i < len && is_key_char(text[i], false))
-            i++;
-        size_t key_len = i - key_start;
-        while (i < len && is_blank(text[i]))
-            i++;
-        if (i == len || text[i] != '=') {
-            why = "expected '=' after the key";
-            goto fail;
-        }
-        i++;
-        while (i < len && is_blank(text[i]))
-            i++;
-        size_t v = 0;
-        if (i < len && text[i] == '"') {
-            i++;
-            for (;;) {
-                if (i == len || text[i] == '\n') {
-                    why = "unterminated quoted value";
-                    goto fail;
-                }
-                char c = text[i++];
-                if (c == '"')
-                    break;
-                if (c == '\\') {
-                    char e = i < len ? text[i++] : '\0';
-                    if (e == 'n')
-                        c = '\n';
-                    else if (e == 't')
-                        c = '\t';
-                    else if (e == '"' || e == '\\')
-                        c = e;
-                    else {
-                        why = "unknown escape in quoted value (use \\\" \\\\ \\n \\t)";
-                        goto fail;
-                    }
-                }
-                value[v++] = c;
-            }
-            while (i < len && is_blank(text[i]))
-                i++;
-            if (i < len && text[i] == '#')
-                while (i < len && text[i] != '\n')
-                    i++;
-            if (i < len && text[i] != '\n') {
-                why = "unexpected text after the quoted value";
-                goto fail;
-            }
-        } else {
-            size_t start = i;
-            while (i < len && text[i] != '\n' &&
-                   !(text[i] == '#' && i > start && is_blank(text[i - 1])))
-                i++;
-            size_t end = i;
-            while (end > start && is_blank(text[end - 1]))
-                end--;
-            if (memchr(text + start, '"', end - start) != NULL) {
-                why = "a quote inside an unquoted value (quote the whole value)";
-                goto fail;
-            }
-            memcpy(value, text + start, end - start);
-            v = end - start;
-            while (i < len && text[i] != '\n')
-                i++;
-        }
-        for (size_t k = 0; k < out->n; k++) {
-            char key[64];
-            (void)snprintf(key, sizeof(key), "%.*s", (int)key_len, text + key_start);
-            for (char *p = key; *p; p++)
-                if (*p == '-')
-                    *p = '_';
-            if (strcmp(out->entries[k].key, key) == 0) {
-                (void)snprintf(msg, msg_len, "%s:%u: duplicate key \"%s\" (first on line %u)", name,
-                               line, key, out->entries[k].line);
-                goto fail_quiet;
-            }
-        }
-        if (add_entry(out, text + key_start, key_len, value, v, line) != 0) {
-            why = "out of memory";
-            goto fail;
-        }
-        if (i < len) {
-            i++; /* the newline */
-            line++;
-        }
-    }
-    free(value);
-    return 0;
-fail:
-    (void)snprintf(msg, msg_len, "%s:%u: %s", name, line, why);
-fail_quiet:
-    free(value);
-    pb_conf_file_fini(out);
-    return -1;
-}
-
-int pb_conf_read(const char *path, pb_conf_file *out, char *msg, size_t msg_len)
-{
-    memset(out, 0, sizeof(*out));
-    FILE *f = fopen(path, "rb");
-    if (f == NULL) {
-        (void)snprintf(msg, msg_len, "config file %s: %s", path, strerror(errno));
-        return -1;
-    }
-    char *buf = malloc(PB_CONF_FILE_MAX + 1);
-    if (buf == NULL) {
-        (void)fclose(f);
-        (void)snprintf(msg, msg_len, "config file %s: out of memory", path);
-        return -1;
-    }
-    size_t n = fread(buf, 1, PB_CONF_FILE_MAX + 1, f);
-    bool bad = ferror(f) != 0;
-    (void)fclose(f);
-    int rc = -1;
-    if (bad)
-        (void)snprintf(msg, msg_len, "config file %s: read error", path);
-    else if (n > PB_CONF_FILE_MAX)
-        (void)snprintf(msg, msg_len, "config file %s: larger than %d bytes", path,
-                       PB_CONF_FILE_MAX);
-    else
-        rc = pb_conf_parse(buf, n, path, out, msg, msg_len);
-    free(buf);
-    return rc;
-}
-
-void pb_conf_file_fini(pb_conf_file *f)
-{
-    if (f == NULL)
-        return;
-    for (size_t i = 0; i < f->n; i++) {
-        free(f->entries[i].key);
-        free(f->entries[i].value);
-    }
-    free(f->entries);
-    memset(f, 0, sizeof(*f));
-}
-
-const char *pb_conf_file_get(const pb_conf_file *f, const char *key, unsigned *line)
-{
-    for (size_t i = 0; i < f->n; i++) {
-        if (strcmp(f->entries[i].key, key) == 0) {
-            if (line != NULL)
-                *line = f->entries[i].line;
-            return f->entries[i].value;
-        }
-    }
-    return NULL;
-}
-
-/* ---- the settings ---- */
 
 static const struct {
     const char *name;
@@ -263,6 +33,198 @@ static const struct {
     [PB_CONF_POOLER] = {"pooler", "session"},
 };
 
+/* ---- checks: each parses one winning value into the configuration ---- */
+
+typedef int (*check_fn)(pb_daemon_conf *out, const char *v, char *why, size_t len);
+
+static int copy_err(const pb_err *err, char *why, size_t len)
+{
+    (void)snprintf(why, len, "%s", err->msg);
+    return -1;
+}
+
+static int check_db(pb_daemon_conf *out, const char *v, char *why, size_t len)
+{
+    pb_err err;
+    pb_err_clear(&err);
+    if (pb_dburl_parse(v, &out->url, &err) != 0)
+        return copy_err(&err, why, len);
+    out->db = strdup(v);
+    if (out->db == NULL) {
+        (void)snprintf(why, len, "out of memory");
+        return -1;
+    }
+    return 0;
+}
+
+static int check_user_id(pb_daemon_conf *out, const char *v, char *why, size_t len)
+{
+    pb_err err;
+    if (pb_uuid_parse(v, out->target.user_id, "prebuilds user id", &err) != 0)
+        return copy_err(&err, why, len);
+    return 0;
+}
+
+static int check_name(char *dst, size_t dst_len, const char *what, const char *v, char *why,
+                      size_t len)
+{
+    pb_err err;
+    if (pb_name_check(v, what, PB_GROUP_NAME_MAX, &err) != 0)
+        return copy_err(&err, why, len);
+    (void)snprintf(dst, dst_len, "%s", v);
+    return 0;
+}
+
+static int check_group_name(pb_daemon_conf *out, const char *v, char *why, size_t len)
+{
+    return check_name(out->group_name, sizeof(out->group_name), "group name", v, why, len);
+}
+
+static int check_group_display_name(pb_daemon_conf *out, const char *v, char *why, size_t len)
+{
+    return check_name(out->group_display_name, sizeof(out->group_display_name),
+                      "group display name", v, why, len);
+}
+
+static int check_log_level(pb_daemon_conf *out, const char *v, char *why, size_t len)
+{
+    if (pb_log_level_parse(v, &out->log_level) == 0)
+        return 0;
+    (void)snprintf(why, len, "invalid log level \"%.64s\": use debug, info, warn or error", v);
+    return -1;
+}
+
+static int check_log_format(pb_daemon_conf *out, const char *v, char *why, size_t len)
+{
+    if (pb_log_format_parse(v, &out->log_format) == 0)
+        return 0;
+    (void)snprintf(why, len, "invalid log format \"%.64s\": use text or json", v);
+    return -1;
+}
+
+/* Durations; timeouts go to PostgreSQL as int milliseconds, so at most INT32_MAX. */
+static int duration_value(const char *v, int64_t *out, bool zero_ok, char *why, size_t len)
+{
+    if (pb_duration_parse(v, out, why, len) != 0)
+        return -1;
+    if (*out < 0 || (*out == 0 && !zero_ok)) {
+        (void)snprintf(
+            why, len,
+            "must be positive (at least 1ms; durations are whole milliseconds), got \"%.64s\"", v);
+        return -1;
+    }
+    if (zero_ok && *out > INT32_MAX) {
+        (void)snprintf(why, len, "longer than PostgreSQL accepts (about 24 days)");
+        return -1;
+    }
+    return 0;
+}
+
+static int check_interval(pb_daemon_conf *out, const char *v, char *why, size_t len)
+{
+    return duration_value(v, &out->interval_ms, false, why, len);
+}
+
+static int check_backoff_max(pb_daemon_conf *out, const char *v, char *why, size_t len)
+{
+    return duration_value(v, &out->backoff_max_ms, false, why, len);
+}
+
+static int check_statement_timeout(pb_daemon_conf *out, const char *v, char *why, size_t len)
+{
+    return duration_value(v, &out->statement_timeout_ms, true, why, len);
+}
+
+static int check_lock_timeout(pb_daemon_conf *out, const char *v, char *why, size_t len)
+{
+    return duration_value(v, &out->lock_timeout_ms, true, why, len);
+}
+
+static int check_listen(pb_daemon_conf *out, const char *v, char *why, size_t len)
+{
+    if (pb_bool_parse(v, &out->listen) == 0)
+        return 0;
+    (void)snprintf(why, len, "invalid boolean \"%.64s\": use true or false", v);
+    return -1;
+}
+
+static int check_lock_id(pb_daemon_conf *out, const char *v, char *why, size_t len)
+{
+    char *end = NULL;
+    errno = 0;
+    long long id = strtoll(v, &end, 10);
+    if (v[0] == '\0' || *end != '\0' || errno != 0 || v[0] == ' ' || v[0] == '+') {
+        (void)snprintf(why, len, "invalid lock id \"%.64s\": use a 64-bit integer", v);
+        return -1;
+    }
+    out->lock_id = id;
+    return 0;
+}
+
+static int check_metrics_addr(pb_daemon_conf *out, const char *v, char *why, size_t len)
+{
+    if (pb_addr_check(v, why, len) != 0)
+        return -1;
+    (void)snprintf(out->metrics_addr, sizeof(out->metrics_addr), "%s", v);
+    return 0;
+}
+
+static int check_pooler(pb_daemon_conf *out, const char *v, char *why, size_t len)
+{
+    if (strcmp(v, "session") == 0 || strcmp(v, "transaction") == 0) {
+        out->pooler = v[0] == 't' ? PB_POOLER_TRANSACTION : PB_POOLER_SESSION;
+        return 0;
+    }
+    (void)snprintf(why, len, "invalid pooler \"%.64s\": use session or transaction", v);
+    return -1;
+}
+
+static const struct {
+    pb_conf_info info;
+    check_fn check;
+} info[PB_CONF_N] = {
+    [PB_CONF_DB] = {{"URL", true,
+                     "the database: postgres://..., postgresql://..., libpq key=value\n"
+                     "(service=NAME reads a service file), sqlite:PATH, file:PATH\n"
+                     "or a path"},
+                    check_db},
+    [PB_CONF_USER_ID] = {{"UUID", true, "the prebuilds user"}, check_user_id},
+    [PB_CONF_GROUP_NAME] = {{"NAME", true, "the prebuilds group, found by name"}, check_group_name},
+    [PB_CONF_GROUP_DISPLAY_NAME] = {{"NAME", true, "the display name of a group prebuilds creates"},
+                                    check_group_display_name},
+    [PB_CONF_LOG_LEVEL] = {{"LEVEL", true, "debug, info, warn or error"}, check_log_level},
+    [PB_CONF_LOG_FORMAT] = {{"FORMAT", true, "text or json (errors and warnings too)"},
+                            check_log_format},
+    [PB_CONF_INTERVAL] = {{"DURATION", false,
+                           "full pass period, +/-10% jitter (500ms, 2s, 1m, 1h, 1m30s)"},
+                          check_interval},
+    [PB_CONF_LISTEN] = {{NULL, false,
+                         "PostgreSQL: LISTEN for the triggers of 'prebuilds init --triggers'\n"
+                         "and reconcile the notified organizations at once (--no-listen: off)"},
+                        check_listen},
+    [PB_CONF_LOCK_ID] = {{"N", false, "PostgreSQL: the advisory lock electing the leader"},
+                         check_lock_id},
+    [PB_CONF_BACKOFF_MAX] = {{"DURATION", false, "cap of the reconnect backoff"},
+                             check_backoff_max},
+    [PB_CONF_STATEMENT_TIMEOUT] = {{"DURATION", false,
+                                    "bound on every statement of a pass (0: none)"},
+                                   check_statement_timeout},
+    [PB_CONF_LOCK_TIMEOUT] = {{"DURATION", false,
+                               "bound on every lock wait of a pass (0: none); on SQLite also how\n"
+                               "long every command waits for another writer"},
+                              check_lock_timeout},
+    [PB_CONF_METRICS_ADDR] = {{"ADDR", false,
+                               "HTTP for /metrics, /healthz, /readyz: HOST:PORT, [IPV6]:PORT,\n"
+                               ":PORT (every interface) or off"},
+                              check_metrics_addr},
+    [PB_CONF_POOLER] = {{"session|transaction", false,
+                         "what is between the daemon and PostgreSQL: session (nothing, or a\n"
+                         "session pooler) or transaction (PgBouncer's pool_mode = transaction:\n"
+                         "the lock taken per pass, no LISTEN, no named statement, no session\n"
+                         "setting)"},
+                        check_pooler},
+};
+
 const char *pb_conf_key_name(int key)
 {
     return key >= 0 && key < PB_CONF_N ? keys[key].name : "";
@@ -271,6 +233,40 @@ const char *pb_conf_key_name(int key)
 const char *pb_conf_key_default(int key)
 {
     return key >= 0 && key < PB_CONF_N ? keys[key].dflt : "";
+}
+
+const pb_conf_info *pb_conf_key_info(int key)
+{
+    return key >= 0 && key < PB_CONF_N ? &info[key].info : NULL;
+}
+
+void pb_conf_key_env(int key, char *buf, size_t len)
+{
+    (void)snprintf(buf, len, "PREBUILDS_%s", pb_conf_key_name(key));
+    for (char *p = buf; *p; p++)
+        if (*p >= 'a' && *p <= 'z')
+            *p = (char)(*p - 'a' + 'A');
+}
+
+void pb_conf_key_option(int key, char *buf, size_t len)
+{
+    (void)snprintf(buf, len, "--%s", pb_conf_key_name(key));
+    for (char *p = buf; *p; p++)
+        if (*p == '_')
+            *p = '-';
+}
+
+const char *pb_conf_path(const char *given, bool no_config)
+{
+    if (no_config)
+        return NULL;
+    if (given != NULL)
+        return given;
+    const char *env = getenv("PREBUILDS_CONFIG");
+    if (env != NULL && env[0] != '\0')
+        return env;
+    /* A file that exists but cannot be read is still the one to read: its error says so. */
+    return access(PB_CONF_DEFAULT_PATH, F_OK) == 0 ? PB_CONF_DEFAULT_PATH : NULL;
 }
 
 int pb_bool_parse(const char *s, bool *out)
@@ -290,181 +286,104 @@ int pb_bool_parse(const char *s, bool *out)
     return -1;
 }
 
-static int duration_value(const char *v, int64_t *out, bool zero_ok, char *why, size_t len)
+/* ---- the layers ---- */
+
+static int check_file_keys(const pb_conf_file *file, const char *path, char *msg, size_t msg_len)
 {
-    if (pb_duration_parse(v, out, why, len) != 0)
-        return -1;
-    if (*out < 0 || (*out == 0 && !zero_ok)) {
-        (void)snprintf(
-            why, len,
-            "must be positive (at least 1ms; durations are whole milliseconds), got \"%s\"", v);
-        return -1;
+    for (size_t i = 0; i < file->n; i++) {
+        bool known = false;
+        for (int k = 0; k < PB_CONF_N; k++)
+            known = known || strcmp(file->entries[i].key, keys[k].name) == 0;
+        if (!known) {
+            (void)snprintf(msg, msg_len, "%s:%u: unknown key \"%.64s\"", path,
+                           file->entries[i].line, file->entries[i].key);
+            return -1;
+        }
     }
     return 0;
+}
+
+/* The winning value of `key` and a description of where it came from. */
+static const char *pick(int key, const pb_conf_file *file, const char *path,
+                        const char *const cli[PB_CONF_N], char *origin, size_t origin_len)
+{
+    if (cli != NULL && cli[key] != NULL) {
+        pb_conf_key_option(key, origin, origin_len);
+        return cli[key];
+    }
+    unsigned line = 0;
+    const char *f = pb_conf_file_get(file, keys[key].name, &line);
+    if (f != NULL) {
+        (void)snprintf(origin, origin_len, "%s:%u: %s", path, line, keys[key].name);
+        return f;
+    }
+    char env[64];
+    pb_conf_key_env(key, env, sizeof(env));
+    const char *e = getenv(env);
+    if (e != NULL && e[0] != '\0') {
+        (void)snprintf(origin, origin_len, "%s", env);
+        return e;
+    }
+    (void)snprintf(origin, origin_len, "default %s", keys[key].name);
+    return keys[key].dflt;
 }
 
 int pb_daemon_conf_build(pb_daemon_conf *out, const char *config_path,
                          const char *const cli[PB_CONF_N], char *msg, size_t msg_len)
 {
     memset(out, 0, sizeof(*out));
-    const char *val[PB_CONF_N];
-    char origin[PB_CONF_N][320];
     pb_conf_file file = {0};
     if (config_path != NULL && pb_conf_read(config_path, &file, msg, msg_len) != 0)
         return -1;
-    for (size_t i = 0; i < file.n; i++) {
-        bool known = false;
-        for (int k = 0; k < PB_CONF_N; k++)
-            known = known || strcmp(file.entries[i].key, keys[k].name) == 0;
-        if (!known) {
-            (void)snprintf(msg, msg_len, "%s:%u: unknown key \"%s\"", config_path,
-                           file.entries[i].line, file.entries[i].key);
-            pb_conf_file_fini(&file);
-            return -1;
+    if (check_file_keys(&file, config_path, msg, msg_len) != 0) {
+        pb_conf_file_fini(&file);
+        return -1;
+    }
+    int rc = 0;
+    for (int k = 0; k < PB_CONF_N && rc == 0; k++) {
+        char origin[320], why[PB_ERR_MSG_MAX + 64];
+        why[0] = '\0';
+        const char *v = pick(k, &file, config_path, cli, origin, sizeof(origin));
+        if (info[k].check(out, v, why, sizeof(why)) != 0) {
+            (void)snprintf(msg, msg_len, "%s: %s", origin, why);
+            rc = -1;
         }
     }
-    for (int k = 0; k < PB_CONF_N; k++) {
-        val[k] = keys[k].dflt;
-        (void)snprintf(origin[k], sizeof(origin[k]), "default %s", keys[k].name);
-        char env[64];
-        (void)snprintf(env, sizeof(env), "PREBUILDS_%s", keys[k].name);
-        for (char *p = env; *p; p++)
-            if (*p >= 'a' && *p <= 'z')
-                *p = (char)(*p - 'a' + 'A');
-        const char *e = getenv(env);
-        if (e != NULL && e[0] != '\0') {
-            val[k] = e;
-            (void)snprintf(origin[k], sizeof(origin[k]), "%s", env);
-        }
-        unsigned line = 0;
-        const char *f = pb_conf_file_get(&file, keys[k].name, &line);
-        if (f != NULL) {
-            val[k] = f;
-            (void)snprintf(origin[k], sizeof(origin[k]), "%s:%u: %s", config_path, line,
-                           keys[k].name);
-        }
-        if (cli != NULL && cli[k] != NULL) {
-            val[k] = cli[k];
-            (void)snprintf(origin[k], sizeof(origin[k]), "--%s", keys[k].name);
-            for (char *p = origin[k]; *p; p++)
-                if (*p == '_')
-                    *p = '-';
-        }
-    }
-    char why[PB_ERR_MSG_MAX + 64];
-    int bad = -1;
-    pb_err err;
-    pb_err_clear(&err);
-    why[0] = '\0';
-    if (pb_dburl_parse(val[PB_CONF_DB], &out->url, &err) != 0) {
-        bad = PB_CONF_DB;
-        (void)snprintf(why, sizeof(why), "%s", err.msg);
-        goto out;
-    }
-    out->db = strdup(val[PB_CONF_DB]);
-    if (out->db == NULL) {
-        bad = PB_CONF_DB;
-        (void)snprintf(why, sizeof(why), "out of memory");
-        goto out;
-    }
-    if (pb_uuid_parse(val[PB_CONF_USER_ID], out->target.user_id, "prebuilds user id", &err) != 0) {
-        bad = PB_CONF_USER_ID;
-        (void)snprintf(why, sizeof(why), "%s", err.msg);
-        goto out;
-    }
-    if (pb_name_check(val[PB_CONF_GROUP_NAME], "group name", PB_GROUP_NAME_MAX, &err) != 0) {
-        bad = PB_CONF_GROUP_NAME;
-        (void)snprintf(why, sizeof(why), "%s", err.msg);
-        goto out;
-    }
-    if (pb_name_check(val[PB_CONF_GROUP_DISPLAY_NAME], "group display name", PB_GROUP_NAME_MAX,
-                      &err) != 0) {
-        bad = PB_CONF_GROUP_DISPLAY_NAME;
-        (void)snprintf(why, sizeof(why), "%s", err.msg);
-        goto out;
-    }
-    (void)snprintf(out->group_name, sizeof(out->group_name), "%s", val[PB_CONF_GROUP_NAME]);
-    (void)snprintf(out->group_display_name, sizeof(out->group_display_name), "%s",
-                   val[PB_CONF_GROUP_DISPLAY_NAME]);
-    out->target.group_name = out->group_name;
-    out->target.group_display_name = out->group_display_name;
-    if (pb_log_level_parse(val[PB_CONF_LOG_LEVEL], &out->log_level) != 0) {
-        bad = PB_CONF_LOG_LEVEL;
-        (void)snprintf(why, sizeof(why), "invalid log level \"%s\": use debug, info, warn or error",
-                       val[PB_CONF_LOG_LEVEL]);
-        goto out;
-    }
-    if (pb_log_format_parse(val[PB_CONF_LOG_FORMAT], &out->log_format) != 0) {
-        bad = PB_CONF_LOG_FORMAT;
-        (void)snprintf(why, sizeof(why), "invalid log format \"%s\": use text or json",
-                       val[PB_CONF_LOG_FORMAT]);
-        goto out;
-    }
-    if (duration_value(val[PB_CONF_INTERVAL], &out->interval_ms, false, why, sizeof(why)) != 0) {
-        bad = PB_CONF_INTERVAL;
-        goto out;
-    }
-    if (pb_bool_parse(val[PB_CONF_LISTEN], &out->listen) != 0) {
-        bad = PB_CONF_LISTEN;
-        (void)snprintf(why, sizeof(why), "invalid boolean \"%s\": use true or false",
-                       val[PB_CONF_LISTEN]);
-        goto out;
-    }
-    {
-        const char *s = val[PB_CONF_LOCK_ID];
-        char *end = NULL;
-        errno = 0;
-        long long id = strtoll(s, &end, 10);
-        if (s[0] == '\0' || *end != '\0' || errno != 0 || s[0] == ' ' || s[0] == '+') {
-            bad = PB_CONF_LOCK_ID;
-            (void)snprintf(why, sizeof(why), "invalid lock id \"%s\": use a 64-bit integer", s);
-            goto out;
-        }
-        out->lock_id = id;
-    }
-    if (duration_value(val[PB_CONF_BACKOFF_MAX], &out->backoff_max_ms, false, why, sizeof(why)) !=
-        0) {
-        bad = PB_CONF_BACKOFF_MAX;
-        goto out;
-    }
-    if (duration_value(val[PB_CONF_STATEMENT_TIMEOUT], &out->statement_timeout_ms, true, why,
-                       sizeof(why)) != 0) {
-        bad = PB_CONF_STATEMENT_TIMEOUT;
-        goto out;
-    }
-    if (duration_value(val[PB_CONF_LOCK_TIMEOUT], &out->lock_timeout_ms, true, why, sizeof(why)) !=
-        0) {
-        bad = PB_CONF_LOCK_TIMEOUT;
-        goto out;
-    }
-    if (out->statement_timeout_ms > INT32_MAX || out->lock_timeout_ms > INT32_MAX) {
-        bad = out->statement_timeout_ms > INT32_MAX ? PB_CONF_STATEMENT_TIMEOUT
-                                                    : PB_CONF_LOCK_TIMEOUT;
-        (void)snprintf(why, sizeof(why), "longer than PostgreSQL accepts (about 24 days)");
-        goto out;
-    }
-    if (pb_addr_check(val[PB_CONF_METRICS_ADDR], why, sizeof(why)) != 0) {
-        bad = PB_CONF_METRICS_ADDR;
-        goto out;
-    }
-    (void)snprintf(out->metrics_addr, sizeof(out->metrics_addr), "%s", val[PB_CONF_METRICS_ADDR]);
-    if (strcmp(val[PB_CONF_POOLER], "session") != 0 &&
-        strcmp(val[PB_CONF_POOLER], "transaction") != 0) {
-        bad = PB_CONF_POOLER;
-        (void)snprintf(why, sizeof(why), "invalid pooler \"%s\": use session or transaction",
-                       val[PB_CONF_POOLER]);
-        goto out;
-    }
-    out->pooler =
-        strcmp(val[PB_CONF_POOLER], "transaction") == 0 ? PB_POOLER_TRANSACTION : PB_POOLER_SESSION;
-out:
     pb_conf_file_fini(&file);
-    if (bad >= 0) {
-        (void)snprintf(msg, msg_len, "%s: %s", origin[bad], why);
+    if (rc != 0) {
         pb_daemon_conf_fini(out);
         return -1;
     }
+    out->target.group_name = out->group_name;
+    out->target.group_display_name = out->group_display_name;
     return 0;
+}
+
+void pb_daemon_conf_changes(const pb_daemon_conf *a, const pb_daemon_conf *b, char *buf, size_t len)
+{
+    const bool differs[PB_CONF_N] = {
+        [PB_CONF_DB] = strcmp(a->db, b->db) != 0,
+        [PB_CONF_USER_ID] = strcmp(a->target.user_id, b->target.user_id) != 0,
+        [PB_CONF_GROUP_NAME] = strcmp(a->group_name, b->group_name) != 0,
+        [PB_CONF_GROUP_DISPLAY_NAME] = strcmp(a->group_display_name, b->group_display_name) != 0,
+        [PB_CONF_LOG_LEVEL] = a->log_level != b->log_level,
+        [PB_CONF_LOG_FORMAT] = a->log_format != b->log_format,
+        [PB_CONF_INTERVAL] = a->interval_ms != b->interval_ms,
+        [PB_CONF_LISTEN] = a->listen != b->listen,
+        [PB_CONF_LOCK_ID] = a->lock_id != b->lock_id,
+        [PB_CONF_BACKOFF_MAX] = a->backoff_max_ms != b->backoff_max_ms,
+        [PB_CONF_STATEMENT_TIMEOUT] = a->statement_timeout_ms != b->statement_timeout_ms,
+        [PB_CONF_LOCK_TIMEOUT] = a->lock_timeout_ms != b->lock_timeout_ms,
+        [PB_CONF_METRICS_ADDR] = strcmp(a->metrics_addr, b->metrics_addr) != 0,
+        [PB_CONF_POOLER] = a->pooler != b->pooler,
+    };
+    size_t used = 0;
+    buf[0] = '\0';
+    for (int k = 0; k < PB_CONF_N && used < len; k++) {
+        if (differs[k])
+            used += (size_t)snprintf(buf + used, len - used, "%s%s", used > 0 ? ", " : "",
+                                     keys[k].name);
+    }
 }
 
 void pb_daemon_conf_fini(pb_daemon_conf *c)

@@ -1,12 +1,12 @@
-/* The daemon's configuration. Each key takes its value from, lowest to highest: the
- * built-in default, the PREBUILDS_* environment variable, the --config file, the command
- * line. SIGHUP builds a new configuration the same way (re-reading the file: a running
- * process's environment cannot change) and swaps it in only when every value is valid.
- * The file holds `key = value` lines; its parser lives here and is unit tested. */
+/* The configuration of every command. Each key takes its value from, lowest to highest: the
+ * built-in default, the PREBUILDS_* environment variable, the configuration file, the
+ * command line; only the value that wins is checked. SIGHUP builds a new configuration the
+ * same way (re-reading the file: a running process's environment cannot change) and the
+ * daemon swaps it in only when every value is valid. The file holds `key = value` lines;
+ * its parser (conffile.c) is unit tested and fuzzed. One table (config.c) describes every
+ * key: its name, default, option, help line and check. */
 #ifndef PB_CLI_CONFIG_H
 #define PB_CLI_CONFIG_H
-
-#include <getopt.h>
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -63,16 +63,30 @@ enum pb_conf_key {
     PB_CONF_N
 };
 
-/* The global options (before the command), for getopt_long: the six settings above
- * PB_CONF_INTERVAL, whose values are their pb_conf_key, then --help and --version. The
- * CLI parses them once; `run` reads them again so they keep precedence at every reload. */
-enum { PB_OPT_HELP = 256, PB_OPT_VERSION };
-extern const struct option pb_global_options[];
-
 /* "db", "user_id", ... as written in the file; the environment variable is PREBUILDS_
  * and the key in capitals; the option is -- and the key with '-' for '_'. */
 const char *pb_conf_key_name(int key);
 const char *pb_conf_key_default(int key);
+/* "PREBUILDS_DB" or "--db" for a key, into buf. */
+void pb_conf_key_env(int key, char *buf, size_t len);
+void pb_conf_key_option(int key, char *buf, size_t len);
+
+/* What --help says about a key, and where its option goes. */
+typedef struct pb_conf_info {
+    const char *metavar; /* the option's value ("URL"); NULL: a flag (listen) */
+    bool global;         /* a global option (before the command); else an option of `run` */
+    const char *help;    /* one or more lines ('\n'), without the variable and the default */
+} pb_conf_info;
+const pb_conf_info *pb_conf_key_info(int key);
+
+/* The file read when neither --config nor PREBUILDS_CONFIG names one (and it exists). */
+#define PB_CONF_DEFAULT_PATH "/etc/prebuilds/prebuilds.conf"
+
+/* Which configuration file a command reads: `given` (--config), else PREBUILDS_CONFIG
+ * (empty counts as unset), else PB_CONF_DEFAULT_PATH when that file exists; NULL for
+ * none, and always NULL with no_config. The result is borrowed (from `given`, the
+ * environment or a constant). */
+const char *pb_conf_path(const char *given, bool no_config);
 
 /* What sits between the daemon and PostgreSQL: nothing or a session pooler (the daemon
  * keeps a session: its lock, LISTEN, settings and prepared statements), or a transaction
@@ -96,6 +110,11 @@ typedef struct pb_daemon_conf {
     char metrics_addr[128];       /* "off" or host:port */
     pb_pooler pooler;
 } pb_daemon_conf;
+
+/* Keys whose values differ between two configurations, as "interval, lock_timeout" (""
+ * when none), for the reload log; `db` is named without its value. */
+void pb_daemon_conf_changes(const pb_daemon_conf *a, const pb_daemon_conf *b, char *buf,
+                            size_t len);
 
 /* Build a configuration from the layers. `cli[key]` holds command-line values (NULL when
  * not given); `config_path` may be NULL. On error nothing is allocated and msg names the

@@ -1,7 +1,10 @@
 /* The log writer. Text lines quote and escape values that need it; JSON lines come from
  * jansson, so names with quotes, control bytes or invalid UTF-8 cannot break a line. */
+#include <errno.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <time.h>
@@ -46,6 +49,57 @@ void pb_log_setup(pb_log_level level, pb_log_format format)
 {
     min_level = level;
     fmt = format;
+}
+
+pb_log_format pb_log_format_get(void)
+{
+    return fmt;
+}
+
+/* The fields whose values are numbers or booleans, by name: the log's schema. */
+static const char *const number_fields[] = {
+    "organizations", "memberships_added", "groups_created", "group_memberships_added",
+    "statements",    "round_trips",       "duration_ms",    "attempt",
+    "attempts",      "metrics_port",      "lock_id",        "exit_code",
+};
+static const char *const bool_fields[] = {"listen", "new_session", "dry_run", "leader", "paused"};
+
+static bool listed(const char *key, const char *const *names, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(key, names[i]) == 0)
+            return true;
+    return false;
+}
+
+/* A JSON number when the whole text is one (no leading '+', no hex, no inf/nan). */
+static json_t *json_number(const char *v)
+{
+    const char *p = v;
+    if (*p == '-')
+        p++;
+    if (*p < '0' || *p > '9')
+        return NULL;
+    char *end = NULL;
+    errno = 0;
+    long long i = strtoll(v, &end, 10);
+    if (*end == '\0' && errno == 0)
+        return json_integer((json_int_t)i);
+    double d = strtod(v, &end);
+    if (*end == '\0' && isfinite(d) && strpbrk(v, "xXnN") == NULL)
+        return json_real(d);
+    return NULL;
+}
+
+static json_t *json_value(const char *key, const char *v)
+{
+    json_t *typed = NULL;
+    if (listed(key, number_fields, sizeof(number_fields) / sizeof(number_fields[0])))
+        typed = json_number(v);
+    else if (listed(key, bool_fields, sizeof(bool_fields) / sizeof(bool_fields[0])) &&
+             (strcmp(v, "true") == 0 || strcmp(v, "false") == 0))
+        typed = json_boolean(v[0] == 't');
+    return typed != NULL ? typed : pb_json_string(v);
 }
 
 bool pb_log_enabled(pb_log_level level)
@@ -96,9 +150,10 @@ void pb_log(pb_log_level level, const char *msg, ...)
             if (k == NULL)
                 break;
             const char *v = va_arg(ap, const char *);
-            (void)json_object_set_new(o, k, pb_json_string(v == NULL ? "" : v));
+            (void)json_object_set_new(o, k, json_value(k, v == NULL ? "" : v));
         }
-        char *line = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
+        char *line = pb_json_term_safe(
+            json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(15)));
         if (line != NULL) {
             (void)fprintf(stderr, "%s\n", line);
             free(line);

@@ -4,23 +4,43 @@
 #ifndef PB_CLI_OUTPUT_H
 #define PB_CLI_OUTPUT_H
 
+#include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 
 #include <jansson.h>
 
-/* Copy of s safe for a terminal: control bytes, backslashes and bytes that are not
- * valid UTF-8 become \xNN (backslash as \\). Caller frees. NULL on out of memory. */
+/* Copy of s safe for a terminal: C0 control bytes, DEL and bytes that are not valid UTF-8
+ * become \xNN, C1 controls (U+0080 to U+009F), the bidirectional controls (U+061C, U+200E,
+ * U+200F, U+202A to U+202E, U+2066 to U+2069) and the line and paragraph separators become
+ * \uNNNN, a backslash \\. Caller frees. NULL on out of memory. */
 char *pb_escape_term(const char *s);
+/* Whether pb_escape_term escapes code point cp. */
+bool pb_term_unsafe(uint32_t cp);
+
+/* Columns a terminal gives s (UTF-8; wide CJK and emoji count 2, combining marks 0),
+ * whatever the locale. */
+size_t pb_display_width(const char *s);
+
+/* `one` when n is 1, else `many`: "1 statement", "2 statements". */
+const char *pb_plural(size_t n, const char *one, const char *many);
 
 /* A JSON string for s; invalid UTF-8 bytes become U+FFFD so nothing is dropped silently
  * and jansson never refuses it. Never returns NULL unless out of memory. */
 json_t *pb_json_string(const char *s);
 
-/* Print json to stdout (indented), with a newline. Returns 0 or -1. */
+/* JSON text (owned, from json_dumps) with the code points pb_escape_term escapes written as
+ * \uNNNN, the same string to a parser and safe on a terminal. Frees `text`; the caller
+ * frees the result. NULL on out of memory (or when text is NULL). */
+char *pb_json_term_safe(char *text);
+
+/* Print json to stdout (indented, reals with 15 significant digits), with a newline.
+ * Returns 0 or -1. */
 int pb_json_print(json_t *j);
 
-/* A table of string cells, printed with columns aligned to their widest cell. */
+/* A table of string cells, printed with columns aligned to their widest cell, by display
+ * width. */
 typedef struct pb_table {
     size_t n_cols;
     size_t n_rows, cap;

@@ -389,6 +389,8 @@ static void reload(pb_daemon *d)
                        nc.statement_timeout_ms != d->conf.statement_timeout_ms ||
                        nc.lock_timeout_ms != d->conf.lock_timeout_ms;
     bool new_interval = nc.interval_ms != d->conf.interval_ms;
+    char changed[400];
+    pb_daemon_conf_changes(&d->conf, &nc, changed, sizeof(changed));
     pb_daemon_conf_fini(&d->conf);
     d->conf = nc;
     d->conf.target.group_name = d->conf.group_name; /* they pointed into `nc` */
@@ -397,8 +399,13 @@ static void reload(pb_daemon *d)
     pb_backoff_init(&d->backoff, RECONNECT_BASE_MS, d->conf.backoff_max_ms);
     char interval[32];
     pb_duration_format(d->conf.interval_ms, interval, sizeof(interval));
+    char port[16];
+    (void)snprintf(port, sizeof(port), "%d", pb_http_port(d->http));
     pb_log(PB_LOG_INFO, "configuration reloaded", "interval", interval, "listen",
-           d->conf.listen ? "true" : "false", "new_session", new_session ? "true" : "false", NULL);
+           d->conf.listen ? "true" : "false", "new_session", new_session ? "true" : "false",
+           "changed", changed[0] ? changed : "nothing", "metrics_addr",
+           d->http != NULL ? d->conf.metrics_addr : "off", "metrics_port",
+           d->http != NULL ? port : "", NULL);
     int64_t now = pb_clock_now(d->clock);
     if (new_session) {
         dmn_close_store(d);

@@ -7,9 +7,8 @@
 
 #include "app.h"
 
-/* argv/argc: the command and its options ("run", ...). global_argv/global_argc: the
- * program name and the global options before the command, re-read so that the command
- * line keeps precedence over the config file on every reload. Returns an exit code. */
-int cmd_run(cli_ctx *c, int argc, char **argv, int global_argc, char **global_argv);
+/* `c` holds what the command line gave (the settings, the configuration file, --once), which
+ * keeps precedence over the file at every reload. Returns an exit code. */
+int cmd_run(cli_ctx *c);
 
 #endif

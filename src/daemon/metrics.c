@@ -17,6 +17,10 @@ static const double buckets[] = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
 enum { ERR_CONNECT, ERR_SCHEMA, ERR_REFUSED, ERR_TRANSIENT, ERR_DATABASE, ERR_OTHER, ERR_COUNT };
 static const char *const err_names[ERR_COUNT] = {"connect",   "schema",   "refused",
                                                  "transient", "database", "other"};
+/* Why an attempt of a pass was retried (cli_retry_kind). */
+static const char *const retry_names[] = {"lock_timeout", "deadlock",   "serialization",
+                                          "vanished",     "connection", "other"};
+#define N_RETRY (sizeof(retry_names) / sizeof(retry_names[0]))
 static const char *const result_names[PB_PASS_RESULT_COUNT] = {"converged", "repaired", "failed",
                                                                "skipped", "paused"};
 
@@ -25,6 +29,7 @@ struct pb_metrics {
     char backend[16];
     uint64_t passes[PB_PASS_RESULT_COUNT];
     uint64_t errors[ERR_COUNT];
+    uint64_t retries[N_RETRY];
     uint64_t bucket_counts[N_BUCKETS]; /* not cumulative; summed when rendered */
     uint64_t duration_count;
     double duration_sum;
@@ -105,6 +110,16 @@ void pb_metrics_pass(pb_metrics *m, pb_pass_result result, double seconds, const
     }
     if (result != PB_PASS_FAILED && result != PB_PASS_PAUSED)
         m->last_success = now_unix;
+    (void)pthread_mutex_unlock(&m->mu);
+}
+
+void pb_metrics_retry(pb_metrics *m, const char *cause)
+{
+    size_t k = 0;
+    while (k + 1 < N_RETRY && strcmp(retry_names[k], cause) != 0)
+        k++; /* unknown causes count as the last, "other" */
+    (void)pthread_mutex_lock(&m->mu);
+    m->retries[k]++;
     (void)pthread_mutex_unlock(&m->mu);
 }
 
@@ -251,6 +266,11 @@ int pb_metrics_render(pb_metrics *m, char **out, size_t *len)
     for (int i = 0; i < ERR_COUNT; i++)
         put(&t, "prebuilds_errors_total{kind=\"%s\"} %llu\n", err_names[i],
             (unsigned long long)m->errors[i]);
+    family(&t, "prebuilds_pass_retries_total", "counter",
+           "Attempts of a pass that failed and were tried again, by cause.");
+    for (size_t i = 0; i < N_RETRY; i++)
+        put(&t, "prebuilds_pass_retries_total{cause=\"%s\"} %llu\n", retry_names[i],
+            (unsigned long long)m->retries[i]);
     family(&t, "prebuilds_pass_duration_seconds", "histogram",
            "Duration of reconciliation passes.");
     uint64_t cum = 0;

@@ -32,6 +32,9 @@ void pb_metrics_free(pb_metrics **m);
  * full passes). */
 void pb_metrics_pass(pb_metrics *m, pb_pass_result result, double seconds, const pb_report *r,
                      bool full, double now_unix);
+/* One retried attempt, by cause: lock_timeout, deadlock, serialization, vanished,
+ * connection, other (see cli_retry_kind). */
+void pb_metrics_retry(pb_metrics *m, const char *cause);
 /* One error, counted by PB_E* code family. */
 void pb_metrics_error(pb_metrics *m, int code);
 void pb_metrics_statements(pb_metrics *m, uint64_t n);

@@ -20,6 +20,17 @@ static void log_added(pb_row_kind kind, const char *org_id, const char *org_name
     pb_log(PB_LOG_INFO, what, "organization_id", org_id, "organization_name", org_name, NULL);
 }
 
+/* A retried attempt is news: what it waited for, logged and counted. */
+static void log_retry(unsigned attempt, const pb_err *err, void *arg)
+{
+    pb_daemon *d = arg;
+    const char *cause = cli_retry_kind(err);
+    char n[16];
+    (void)snprintf(n, sizeof(n), "%u", attempt);
+    pb_metrics_retry(d->metrics, cause);
+    pb_log(PB_LOG_WARN, "pass retried", "attempt", n, "cause", cause, "error", err->msg, NULL);
+}
+
 static double unix_now(void)
 {
     struct timespec ts;
@@ -27,10 +38,12 @@ static double unix_now(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-static int once_exit_code(int rc)
+static int once_exit_code(int rc, const pb_err *err)
 {
     if (rc == 0)
         return PB_EXIT_OK;
+    if (strcmp(err->sqlstate, "25006") == 0)
+        return PB_EXIT_REFUSED; /* a read-only server: a refusal, as for reconcile */
     if (rc == PB_ECONNECT || rc == PB_ENOSCHEMA || rc == PB_EPRIVILEGE || rc == PB_ENOUSER ||
         rc == PB_EINVAL || rc == PB_EPAUSED)
         return cli_exit_code(rc);
@@ -113,6 +126,8 @@ static int reconcile_in_txn(pb_daemon *d, const pb_reconcile_opts *o, pb_report 
         r->attempts = attempt;
         if (rc == 0 || !err->retryable || dmn_stop_requested || !pb_store_connected(d->store))
             break;
+        if (o->retried != NULL && attempt < 3)
+            o->retried(attempt, err, o->retried_arg);
     }
     return rc;
 }
@@ -127,7 +142,8 @@ static void report(pb_daemon *d, int rc, const pb_report *r, const pb_err *err, 
                                              : PB_PASS_CONVERGED;
     follow_states(d, rc, r, err);
     pb_metrics_pass(d->metrics, result, r->duration_ms / 1e3, r, full, unix_now());
-    char orgs[24], stmts[24], dur[24], n_m[24], n_g[24], n_gm[24];
+    char orgs[24], stmts[24], dur[24], n_m[24], n_g[24], n_gm[24], tries[16];
+    (void)snprintf(tries, sizeof(tries), "%u", r->attempts);
     (void)snprintf(orgs, sizeof(orgs), "%zu", r->organizations);
     (void)snprintf(stmts, sizeof(stmts), "%llu", (unsigned long long)r->statements);
     (void)snprintf(dur, sizeof(dur), "%.1f", r->duration_ms);
@@ -137,9 +153,11 @@ static void report(pb_daemon *d, int rc, const pb_report *r, const pb_err *err, 
         if (full)
             d->trust_unchanged = true;
         if (result == PB_PASS_CONVERGED) {
-            if (pb_log_enabled(PB_LOG_DEBUG))
-                pb_log(PB_LOG_DEBUG, "pass converged", "scope", scope, "organizations", orgs,
-                       "statements", stmts, "duration_ms", dur, NULL);
+            /* converged after retries is not the quiet case: say what it took */
+            pb_log_level lv = r->attempts > 1 ? PB_LOG_INFO : PB_LOG_DEBUG;
+            if (pb_log_enabled(lv))
+                pb_log(lv, "pass converged", "scope", scope, "organizations", orgs, "statements",
+                       stmts, "attempts", tries, "duration_ms", dur, NULL);
             return;
         }
         (void)snprintf(n_m, sizeof(n_m), "%zu", r->memberships_added);
@@ -147,7 +165,7 @@ static void report(pb_daemon *d, int rc, const pb_report *r, const pb_err *err, 
         (void)snprintf(n_gm, sizeof(n_gm), "%zu", r->group_memberships_added);
         pb_log(PB_LOG_INFO, "pass repaired drift", "scope", scope, "organizations", orgs,
                "memberships_added", n_m, "groups_created", n_g, "group_memberships_added", n_gm,
-               "statements", stmts, "duration_ms", dur, NULL);
+               "statements", stmts, "attempts", tries, "duration_ms", dur, NULL);
         dmn_status_line("leader: repaired %zu rows in %zu organizations", added, r->organizations);
         return;
     }
@@ -163,8 +181,8 @@ static void report(pb_daemon *d, int rc, const pb_report *r, const pb_err *err, 
     } else if (!pb_store_connected(d->store)) {
         dmn_enter(d, DS_DISCONNECTED, err);
     } else {
-        pb_log(PB_LOG_WARN, "pass failed", "scope", scope, "error", err->msg, "duration_ms", dur,
-               NULL);
+        pb_log(PB_LOG_WARN, "pass failed", "scope", scope, "error", err->msg, "attempts", tries,
+               "duration_ms", dur, NULL);
         dmn_status_line("leader: last pass failed: %s", err->msg);
     }
 }
@@ -187,7 +205,11 @@ void dmn_run_pass(pb_daemon *d, bool full)
     pb_report_init(&r);
     if (full && skipped(d, start))
         goto out;
-    pb_reconcile_opts o = {.org_ids = ids, .n_org_ids = n_ids, .added = log_added};
+    pb_reconcile_opts o = {.org_ids = ids,
+                           .n_org_ids = n_ids,
+                           .added = log_added,
+                           .retried = log_retry,
+                           .retried_arg = d};
     bool led = true;
     dmn_pass_store = d->store;
     dmn_in_pass = 1;
@@ -208,7 +230,7 @@ void dmn_run_pass(pb_daemon *d, bool full)
         dmn_enter(d, DS_LEADER, NULL); /* transaction pooling: this pass held the lock */
     report(d, rc, &r, &err, full);
     if (d->once)
-        d->once_exit = once_exit_code(rc);
+        d->once_exit = once_exit_code(rc, &err);
 out:
     pb_report_fini(&r);
     free(ids);

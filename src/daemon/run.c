@@ -1,8 +1,8 @@
-/* The `run` command: its options and help, the configuration built from every layer, and
- * what the daemon starts (metrics, HTTP, signal handlers, the watchdog) before its loop
- * (daemon.c) and stops after it. */
+/* The `run` command: the configuration built from every layer (its options and help are the
+ * CLI's command table, src/cli/commands.c, which parses them), and what the daemon starts
+ * (metrics, HTTP, signal handlers, the watchdog) before its loop (daemon.c) and stops after
+ * it. */
 #include <errno.h>
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,106 +12,6 @@
 #include "daemon.h"
 #include "log.h"
 #include "loop.h"
-
-static const char run_usage[] =
-    "usage: prebuilds [GLOBAL OPTIONS] run [OPTIONS]\n"
-    "\n"
-    "Reconcile continuously: a full pass every interval (+/-10% jitter), a pass for the\n"
-    "organizations PostgreSQL notifies (--listen), one leader among replicas, reconnects\n"
-    "with backoff when the database goes away (with a multi-host URL and\n"
-    "target_session_attrs=read-write, to whichever server is the primary now).\n"
-    "\n"
-    "Options (each also a config file key and a PREBUILDS_* variable, e.g. interval,\n"
-    "PREBUILDS_INTERVAL; precedence: option > config file > environment > default):\n"
-    "  --interval DURATION        full pass period (default 1m; e.g. 500ms, 2s, 1m, 1h)\n"
-    "  --listen                   PostgreSQL: LISTEN for the triggers of\n"
-    "                             'prebuilds init --triggers' and reconcile the notified\n"
-    "                             organizations at once (config: listen = true)\n"
-    "  --lock-id N                advisory lock electing the leader (default 7)\n"
-    "  --backoff-max DURATION     cap of the reconnect backoff (default 30s)\n"
-    "  --statement-timeout DURATION\n"
-    "                             bound on every statement of a pass (default 30s; 0: none)\n"
-    "  --lock-timeout DURATION    bound on every lock wait (default 5s; 0: none)\n"
-    "  --metrics-addr ADDR        HTTP for /metrics, /healthz, /readyz\n"
-    "                             (default 127.0.0.1:9464; HOST:PORT, [IPV6]:PORT, :PORT, off)\n"
-    "  --pooler session|transaction\n"
-    "                             what is between the daemon and PostgreSQL (default\n"
-    "                             session: nothing, or a session pooler). transaction:\n"
-    "                             PgBouncer's pool_mode = transaction; the lock is taken\n"
-    "                             per pass (pg_try_advisory_xact_lock), no LISTEN (polling\n"
-    "                             only), no named statement, no session setting\n"
-    "  --config FILE              key = value file (PREBUILDS_CONFIG), re-read on SIGHUP;\n"
-    "                             keys: db, user_id, group_name, group_display_name,\n"
-    "                             log_level, log_format, interval, listen, lock_id,\n"
-    "                             backoff_max, statement_timeout, lock_timeout, metrics_addr,\n"
-    "                             pooler\n"
-    "  --once                     one pass (taking the lock if free), then exit with\n"
-    "                             reconcile's exit code\n"
-    "  --help\n"
-    "\n"
-    "Signals: SIGTERM/SIGINT stop (a pass in flight is cancelled and rolled back, the lock\n"
-    "released; exit 0); SIGHUP reloads the configuration (kept when invalid); SIGUSR1 runs\n"
-    "a full pass now. systemd: Type=notify (READY=1, STATUS=, STOPPING=1, WATCHDOG=1).\n";
-
-/* Global options given on the command line (not the environment): they keep precedence
- * over the config file, at start and at every reload. */
-static void global_cli(pb_daemon *d, int argc, char **argv)
-{
-    optind = 0;
-    opterr = 0;
-    int ch;
-    while ((ch = getopt_long(argc, argv, "+", pb_global_options, NULL)) != -1) {
-        if (ch >= 0 && ch < PB_CONF_N)
-            d->cli[ch] = optarg;
-    }
-}
-
-enum { O_CONFIG = 300, O_ONCE, O_HELP, O_NO_LISTEN, O_DONE = -1 };
-
-/* The command's own options into d (and run_cli[key]). O_DONE to go on, O_HELP when
- * --help was printed, else the usage error's exit code. */
-static int parse_options(pb_daemon *d, int argc, char **argv, const char *run_cli[PB_CONF_N])
-{
-    static const struct option opts[] = {
-        {"interval", required_argument, NULL, PB_CONF_INTERVAL},
-        {"listen", no_argument, NULL, PB_CONF_LISTEN},
-        {"no-listen", no_argument, NULL, O_NO_LISTEN},
-        {"lock-id", required_argument, NULL, PB_CONF_LOCK_ID},
-        {"backoff-max", required_argument, NULL, PB_CONF_BACKOFF_MAX},
-        {"statement-timeout", required_argument, NULL, PB_CONF_STATEMENT_TIMEOUT},
-        {"lock-timeout", required_argument, NULL, PB_CONF_LOCK_TIMEOUT},
-        {"metrics-addr", required_argument, NULL, PB_CONF_METRICS_ADDR},
-        {"pooler", required_argument, NULL, PB_CONF_POOLER},
-        {"config", required_argument, NULL, O_CONFIG},
-        {"once", no_argument, NULL, O_ONCE},
-        {"help", no_argument, NULL, O_HELP},
-        {NULL, 0, NULL, 0}};
-    int ch;
-    optind = 0;
-    while ((ch = getopt_long(argc, argv, ":", opts, NULL)) != -1) {
-        if (ch == O_HELP) {
-            (void)fputs(run_usage, stdout);
-            return O_HELP;
-        } else if (ch == O_ONCE) {
-            d->once = true;
-        } else if (ch == O_CONFIG) {
-            d->config_path = optarg;
-        } else if (ch == PB_CONF_LISTEN) {
-            run_cli[PB_CONF_LISTEN] = "true";
-        } else if (ch == O_NO_LISTEN) {
-            run_cli[PB_CONF_LISTEN] = "false";
-        } else if (ch >= 0 && ch < PB_CONF_N) {
-            run_cli[ch] = optarg;
-        } else if (ch == ':') {
-            return cli_usage_error("run", "option %s needs a value", argv[optind - 1]);
-        } else {
-            return cli_usage_error("run", "unknown option \"%s\"", argv[optind - 1]);
-        }
-    }
-    if (optind != argc)
-        return cli_usage_error("run", "unexpected argument \"%s\"", argv[optind]);
-    return O_DONE;
-}
 
 /* Every layer of the configuration, checked before anything starts. An exit code. */
 static int configure(pb_daemon *d)
@@ -184,24 +84,18 @@ static void log_start(const pb_daemon *d)
                NULL);
 }
 
-int cmd_run(cli_ctx *c, int argc, char **argv, int global_argc, char **global_argv)
+int cmd_run(cli_ctx *c)
 {
-    (void)c; /* the globals are re-read (with the config file) below */
     pb_daemon dm;
     pb_daemon *d = &dm;
     memset(d, 0, sizeof(*d));
     d->clock = pb_clock_system();
-    d->config_path = getenv("PREBUILDS_CONFIG");
-    if (d->config_path != NULL && d->config_path[0] == '\0')
-        d->config_path = NULL;
-    const char *run_cli[PB_CONF_N] = {0};
-    int ex = parse_options(d, argc, argv, run_cli);
-    if (ex != O_DONE)
-        return ex == O_HELP ? PB_EXIT_OK : ex;
-    global_cli(d, global_argc, global_argv);
+    /* the CLI parsed the options; they keep precedence over the file at every reload */
+    d->config_path = c->config_path;
+    d->once = c->once;
     for (int k = 0; k < PB_CONF_N; k++)
-        if (run_cli[k] != NULL)
-            d->cli[k] = run_cli[k];
+        d->cli[k] = c->cli[k];
+    int ex;
     if ((ex = configure(d)) != PB_EXIT_OK)
         return ex;
     if ((ex = start(d)) == PB_EXIT_OK) {

@@ -27,6 +27,10 @@ int pb__err_set(pb_err *err, int code, const char *fmt, ...) __attribute__((form
 /* Copy `src` into `dst` (size n), always NUL-terminated, truncating. */
 void pb__strlcpy(char *dst, const char *src, size_t n);
 
+/* MD5 (md5.c): for the seed's ids only, the same as PostgreSQL's md5(text)::uuid. */
+void pb__md5(const void *data, size_t len, unsigned char out[16]);
+void pb__md5_uuid(const char *text, char out[PB_UUID_LEN + 1]);
+
 /* Collapse a (possibly multi-line) server message to its first line, trimmed. */
 void pb__first_line(char *s);
 
@@ -44,7 +48,6 @@ struct pb_store_vtable {
                 pb_err *err);
     int (*remove)(pb_store *s, const pb_target *t, pb_row_kind kind, const char *org_id,
                   size_t *n_removed, pb_err *err);
-    int (*find_org)(pb_store *s, const char *id_or_name, char out[PB_UUID_LEN + 1], pb_err *err);
     int (*seed)(pb_store *s, const pb_target *t, const pb_seed_opts *o, pb_seed_result *res,
                 pb_err *err);
     /* Long-running use; a NULL entry means "nothing to do" (see store.c). */
@@ -63,6 +66,10 @@ struct pb_store_vtable {
     int (*inspect)(pb_store *s, pb_schema_info *out, pb_err *err);
     int (*uninstall)(pb_store *s, pb_removed_cb cb, void *arg, size_t *n_removed, pb_err *err);
     int (*set_paused)(pb_store *s, bool paused, pb_err *err);
+    void (*set_lock_timeout)(pb_store *s, int timeout_ms);
+    int (*admin_check)(pb_store *s, const char *what, pb_err *err);
+    int (*resolve)(pb_store *s, pb_obj_kind kind, const char *ref, const pb_ref_scope *scope,
+                   char out[PB_UUID_LEN + 1], pb_err *err);
 };
 
 /* Every backend's struct starts with this header. */
@@ -92,6 +99,17 @@ char *pb__ids_pgarray(const char *const *ids, size_t n);
 const char *pb__status_sql(pb_backend backend, bool summary);
 const char *pb__pg_status_sql(bool summary);
 const char *pb__sq_status_sql(void);
+
+/* Reference resolution (pb_store_resolve), decided once for both backends: a backend reads
+ * the candidates, an id match first, at most PB__REF_MAX + 1 of them, and hands them here. */
+#define PB__REF_MAX 5
+typedef struct pb__ref_row {
+    char id[PB_UUID_LEN + 1];
+    char name[104];   /* truncated for messages */
+    char parent[104]; /* the organization or template the object belongs to, "" when none */
+} pb__ref_row;
+int pb__ref_decide(pb_obj_kind kind, const char *ref, const pb__ref_row *rows, size_t n,
+                   char out[PB_UUID_LEN + 1], pb_err *err);
 
 /* The one list of the platform's tables the reconciler needs. */
 extern const char *const pb__tables_required[];

@@ -56,26 +56,103 @@ static void redact_quoted(char *msg)
     }
 }
 
-/* libpq checks the port only when it connects; we want a bad one to be a usage error. */
-static int check_ports(const PQconninfoOption *opts, pb_err *err)
+/* libpq checks most values only when it connects; a bad one must be a usage error, found
+ * before anything is opened. The port may be a list (one per host). */
+static int check_port(const char *val, pb_err *err)
 {
-    for (const PQconninfoOption *o = opts; o->keyword != NULL; o++) {
-        if (strcmp(o->keyword, "port") != 0 || o->val == NULL || o->val[0] == '\0')
-            continue;
-        const char *p = o->val;
-        while (*p != '\0') {
-            long v = 0;
-            int digits = 0;
-            while (isdigit((unsigned char)*p) && digits < 6) {
-                v = v * 10 + (*p - '0');
-                p++, digits++;
-            }
-            if (digits == 0 || v < 1 || v > 65535 || (*p != '\0' && *p != ','))
-                return pb__err_set(err, PB_EINVAL, "malformed database URL: invalid port \"%.16s\"",
-                                   o->val);
-            if (*p == ',')
-                p++;
+    const char *p = val;
+    while (*p != '\0') {
+        long v = 0;
+        int digits = 0;
+        while (isdigit((unsigned char)*p) && digits < 6) {
+            v = v * 10 + (*p - '0');
+            p++, digits++;
         }
+        if (digits == 0 || v < 1 || v > 65535 || (*p != '\0' && *p != ','))
+            return pb__err_set(err, PB_EINVAL, "malformed database URL: invalid port \"%.16s\"",
+                               val);
+        if (*p == ',')
+            p++;
+    }
+    return 0;
+}
+
+static int check_int(const char *key, const char *val, pb_err *err)
+{
+    const char *p = val;
+    while (isspace((unsigned char)*p))
+        p++;
+    if (*p == '-')
+        p++;
+    bool digits = isdigit((unsigned char)*p);
+    while (isdigit((unsigned char)*p))
+        p++;
+    while (isspace((unsigned char)*p))
+        p++;
+    if (!digits || *p != '\0' || p - val > 10)
+        return pb__err_set(err, PB_EINVAL,
+                           "malformed database URL: %s \"%.16s\" is not a whole number", key, val);
+    return 0;
+}
+
+/* The parameters with a fixed set of values, as libpq (15 to 17) knows them. */
+static const struct {
+    const char *key;
+    const char *values; /* '|'-separated */
+} enums[] = {
+    {"sslmode", "disable|allow|prefer|require|verify-ca|verify-full"},
+    {"gssencmode", "disable|prefer|require"},
+    {"channel_binding", "disable|prefer|require"},
+    {"target_session_attrs", "any|read-write|read-only|primary|standby|prefer-standby"},
+    {"load_balance_hosts", "disable|random"},
+    {"sslnegotiation", "postgres|direct"},
+    {"sslcompression", "0|1"},
+    {"ssl_min_protocol_version", "TLSv1|TLSv1.1|TLSv1.2|TLSv1.3"},
+    {"ssl_max_protocol_version", "TLSv1|TLSv1.1|TLSv1.2|TLSv1.3"},
+    {"replication", "false|off|no|0"}, /* a replication session runs none of our statements */
+};
+
+static bool in_list(const char *val, const char *list)
+{
+    size_t len = strlen(val);
+    for (const char *p = list; *p != '\0';) {
+        const char *bar = strchr(p, '|');
+        size_t n = bar != NULL ? (size_t)(bar - p) : strlen(p);
+        if (n == len && strncmp(p, val, n) == 0)
+            return true;
+        p += n + (bar != NULL);
+    }
+    return false;
+}
+
+static int check_values(const PQconninfoOption *opts, pb_err *err)
+{
+    static const char *const ints[] = {"connect_timeout",  "keepalives",
+                                       "keepalives_idle",  "keepalives_interval",
+                                       "keepalives_count", "tcp_user_timeout"};
+    for (const PQconninfoOption *o = opts; o->keyword != NULL; o++) {
+        if (o->val == NULL || o->val[0] == '\0')
+            continue;
+        int rc = 0;
+        if (strcmp(o->keyword, "port") == 0)
+            rc = check_port(o->val, err);
+        for (size_t i = 0; rc == 0 && i < sizeof(ints) / sizeof(ints[0]); i++)
+            if (strcmp(o->keyword, ints[i]) == 0)
+                rc = check_int(o->keyword, o->val, err);
+        for (size_t i = 0; rc == 0 && i < sizeof(enums) / sizeof(enums[0]); i++) {
+            if (strcmp(o->keyword, enums[i].key) == 0 && !in_list(o->val, enums[i].values)) {
+                char list[96];
+                pb__strlcpy(list, enums[i].values, sizeof(list));
+                for (char *c = list; *c != '\0'; c++)
+                    if (*c == '|')
+                        *c = ',';
+                rc = pb__err_set(err, PB_EINVAL,
+                                 "malformed database URL: %s \"%.24s\" is not one of %s",
+                                 o->keyword, o->val, list);
+            }
+        }
+        if (rc != 0)
+            return rc;
     }
     return 0;
 }
@@ -96,7 +173,7 @@ static int check_pg(const char *url, pb_dburl *out, pb_err *err)
         }
         return rc;
     }
-    int rc = check_ports(opts, err);
+    int rc = check_values(opts, err);
     PQconninfoFree(opts);
     if (rc != 0)
         return rc;
@@ -142,6 +219,25 @@ int pb_dburl_parse(const char *url, pb_dburl *out, pb_err *err)
             path += 2;
         return set_sqlite(path, out, err);
     }
+    /* "postgresql:localhost", "postgres:/host/db", "mysql:..." are mistyped URLs, never a
+     * file to create: a bare path holding ':' before any '/' must be spelled sqlite:PATH. */
+    const char *colon = url;
+    while (isalnum((unsigned char)*colon) || *colon == '+' || *colon == '-' || *colon == '.')
+        colon++;
+    if (*colon == ':' && colon > url && isalpha((unsigned char)url[0]) &&
+        strncmp(colon, "://", 3) != 0) {
+        int len = (int)(colon - url) > 32 ? 32 : (int)(colon - url);
+        if (has_prefix(url, "postgres:") || has_prefix(url, "postgresql:"))
+            return pb__err_set(err, PB_EINVAL,
+                               "malformed database URL: \"%.*s:\" must be followed by \"//\" "
+                               "(postgresql://HOST/DB)",
+                               len, url);
+        return pb__err_set(err, PB_EINVAL,
+                           "unknown database URL scheme \"%.*s\" (use postgres://, postgresql://, "
+                           "sqlite:PATH or a file path; a file whose name holds ':' is "
+                           "sqlite:PATH)",
+                           len, url);
+    }
     const char *sep = strstr(url, "://");
     if (sep != NULL) {
         const char *p = url;
@@ -168,6 +264,24 @@ void pb_dburl_fini(pb_dburl *u)
         return;
     pb__free(u->target);
     u->target = NULL;
+}
+
+bool pb_dburl_has_password(const char *url)
+{
+    pb_dburl u;
+    pb_err err;
+    if (url == NULL || pb_dburl_parse(url, &u, &err) != 0)
+        return false;
+    bool has = false;
+    if (u.backend == PB_BACKEND_PG) {
+        PQconninfoOption *opts = PQconninfoParse(u.target, NULL);
+        for (PQconninfoOption *o = opts; o != NULL && o->keyword != NULL; o++)
+            if (strcmp(o->keyword, "password") == 0 && o->val != NULL && o->val[0] != '\0')
+                has = true;
+        PQconninfoFree(opts);
+    }
+    pb_dburl_fini(&u);
+    return has;
 }
 
 void pb_dburl_redact(const char *url, char *buf, size_t buf_len)
@@ -283,6 +397,9 @@ int pb_name_check(const char *name, const char *what, size_t max_len, pb_err *er
         if (n == 0)
             return pb__err_set(err, PB_EINVAL, "invalid %s: not valid UTF-8 at byte %zu", what,
                                (size_t)(p - (const unsigned char *)name));
+        if (n == 2 && p[0] == 0xc2 && p[1] <= 0x9f) /* U+0080 to U+009F, the C1 controls */
+            return pb__err_set(err, PB_EINVAL, "invalid %s: contains control character U+%04X",
+                               what, (unsigned)p[1]);
         p += n;
     }
     return 0;

@@ -188,6 +188,8 @@ int pb_reconcile(pb_store *s, const pb_target *t, const pb_reconcile_opts *o, pb
         rc = attempt(s, t, o, r, err);
         if (rc == 0 || !err->retryable)
             break;
+        if (o->retried != NULL && i + 1 < max_attempts)
+            o->retried(i + 1, err, o->retried_arg);
     }
     if (rc != 0)
         report_error(r, err->msg[0] != '\0' ? err->msg : pb_strerror(rc));

@@ -3,6 +3,7 @@
  * (a JSON array on SQLite, an array literal on PostgreSQL). */
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 
 #include "internal.h"
 
@@ -46,6 +47,12 @@ int pb_schema_version_latest(void)
 pb_backend pb_store_backend(const pb_store *s)
 {
     return s->backend;
+}
+
+void pb_store_set_lock_timeout(pb_store *s, int timeout_ms)
+{
+    if (s->vt->set_lock_timeout != NULL)
+        s->vt->set_lock_timeout(s, timeout_ms < 0 ? 0 : timeout_ms);
 }
 
 void pb_store_stats_get(const pb_store *s, pb_store_stats *out)
@@ -158,8 +165,71 @@ int pb_store_remove(pb_store *s, const pb_target *t, pb_row_kind kind, const cha
 
 int pb_store_find_org(pb_store *s, const char *id_or_name, char out[PB_UUID_LEN + 1], pb_err *err)
 {
+    return pb_store_resolve(s, PB_OBJ_ORG, id_or_name, NULL, out, err);
+}
+
+int pb_store_admin_check(pb_store *s, const char *what, pb_err *err)
+{
     pb_err_clear(err);
-    return s->vt->find_org(s, id_or_name, out, err);
+    return s->vt->admin_check(s, what, err);
+}
+
+int pb_store_resolve(pb_store *s, pb_obj_kind kind, const char *ref, const pb_ref_scope *scope,
+                     char out[PB_UUID_LEN + 1], pb_err *err)
+{
+    static const pb_ref_scope none = {0};
+    pb_err_clear(err);
+    out[0] = '\0';
+    if (ref == NULL || ref[0] == '\0')
+        return pb__err_set(err, PB_EINVAL, "empty reference");
+    return s->vt->resolve(s, kind, ref, scope != NULL ? scope : &none, out, err);
+}
+
+static const char *kind_name(pb_obj_kind kind)
+{
+    switch (kind) {
+    case PB_OBJ_ORG:
+        return "organization";
+    case PB_OBJ_TEMPLATE:
+        return "template";
+    case PB_OBJ_VERSION:
+        return "template version";
+    default:
+        return "preset";
+    }
+}
+
+int pb__ref_decide(pb_obj_kind kind, const char *ref, const pb__ref_row *rows, size_t n,
+                   char out[PB_UUID_LEN + 1], pb_err *err)
+{
+    if (n > 0 && strcasecmp(rows[0].id, ref) == 0) {
+        pb__strlcpy(out, rows[0].id, PB_UUID_LEN + 1); /* an exact id wins over any name */
+        return 0;
+    }
+    if (n == 0)
+        return pb__err_set(err, PB_ENOTFOUND, "%s \"%.100s\" not found", kind_name(kind), ref);
+    if (n == 1) {
+        pb__strlcpy(out, rows[0].id, PB_UUID_LEN + 1);
+        return 0;
+    }
+    char list[PB_ERR_MSG_MAX];
+    size_t used = 0;
+    list[0] = '\0';
+    const char *in = kind == PB_OBJ_TEMPLATE ? " in organization" : " of template";
+    for (size_t i = 0; i < n && i < PB__REF_MAX && used < sizeof(list); i++) {
+        bool parent = rows[i].parent[0] != '\0';
+        used += (size_t)snprintf(list + used, sizeof(list) - used, "%s\"%s\" (%s)%s%s%s%s",
+                                 i > 0 ? ", " : "", rows[i].name, rows[i].id, parent ? in : "",
+                                 parent ? " \"" : "", rows[i].parent, parent ? "\"" : "");
+    }
+    char count[32];
+    if (n > PB__REF_MAX)
+        (void)snprintf(count, sizeof(count), "more than %d", PB__REF_MAX);
+    else
+        (void)snprintf(count, sizeof(count), "%zu", n);
+    return pb__err_set(
+        err, PB_ECONFLICT, "%s \"%.60s\" is ambiguous, %s %ss have that name: %s%s; use an id",
+        kind_name(kind), ref, count, kind_name(kind), list, n > PB__REF_MAX ? ", ..." : "");
 }
 
 int pb_store_seed(pb_store *s, const pb_target *t, const pb_seed_opts *o, pb_seed_result *res,

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# shellcheck disable=SC2015,SC2317 # "check && pass || fail"; helpers run through wait_until
 # shellcheck disable=SC2016 # jq filters use $variables passed with --arg
 # End-to-end test of the `prebuilds` CLI binary.
 #
@@ -7,152 +8,15 @@
 # Runs the SQLite cases always; with PG_CONNINFO (libpq key=value string of a running
 # server, superuser) also creates a fresh database, runs the PostgreSQL cases and drops it.
 # Prints one line "N passed, M failed" at the end and exits non-zero if any check failed.
-# Needs: bash, jq, sqlite3 (and psql for the PostgreSQL cases).
-set -u
-
-if [ $# -lt 1 ] || [ $# -gt 2 ]; then
-    echo "usage: $0 PREBUILDS_BINARY [PG_CONNINFO]" >&2
-    exit 2
-fi
-PB=$1
-PG_CONNINFO=${2:-}
-case $PB in /*) ;; *) PB=$PWD/$PB ;; esac
-if [ ! -x "$PB" ]; then
-    echo "$0: $PB is not an executable" >&2
-    exit 2
-fi
-for tool in jq sqlite3; do
-    command -v "$tool" >/dev/null || { echo "$0: $tool is required" >&2; exit 2; }
-done
-
-# The environment must not leak into the checks.
-unset PREBUILDS_DB PREBUILDS_USER_ID PREBUILDS_GROUP_NAME PREBUILDS_GROUP_DISPLAY_NAME \
-    PREBUILDS_LOG_LEVEL PREBUILDS_LOG_FORMAT
-export LC_ALL=C
-
-TMP=$(mktemp -d "${TMPDIR:-/tmp}/pb-cli-test.XXXXXX") || exit 1
-PG_DB=""
-cleanup() {
-    if [ -n "$PG_DB" ]; then
-        psql "$PG_CONNINFO" -qAt -v ON_ERROR_STOP=1 \
-            -c "DROP DATABASE IF EXISTS \"$PG_DB\"" >/dev/null 2>&1 || true
-    fi
-    rm -rf "$TMP"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-cd "$TMP" || exit 1
-
-OUT=$TMP/out # stdout of the last expect_exit
-ERR=$TMP/err # stderr of the last expect_exit
-PASSED=0
-FAILED=0
-
-pass() { PASSED=$((PASSED + 1)); }
-fail() {
-    FAILED=$((FAILED + 1))
-    printf 'FAIL: %s\n' "$*" >&2
-}
-show_cmd() { printf '%q ' "$@"; }
-indent() { sed 's/^/    | /' "$1" | head -n 20 >&2; }
-
-# expect_exit CODE -- cmd...: run cmd (stdout to $OUT, stderr to $ERR), check its exit code.
-expect_exit() {
-    local want=$1
-    shift
-    [ "${1:-}" = "--" ] && shift
-    local got=0
-    "$@" >"$OUT" 2>"$ERR" || got=$?
-    if [ "$got" = "$want" ]; then
-        pass
-        return 0
-    fi
-    fail "$(show_cmd "$@"): expected exit $want, got $got; stderr:"
-    indent "$ERR"
-    return 1
-}
-
-# expect_contains FILE TEXT: FILE contains TEXT (fixed string).
-expect_contains() {
-    if grep -qF -- "$2" "$1"; then
-        pass
-    else
-        fail "$(basename "$1") does not contain '$2'; it holds:"
-        indent "$1"
-    fi
-}
-
-expect_not_contains() {
-    if grep -qF -- "$2" "$1"; then
-        fail "$(basename "$1") contains '$2' but must not; it holds:"
-        indent "$1"
-    else
-        pass
-    fi
-}
-
-# expect_eq DESCRIPTION ACTUAL EXPECTED
-expect_eq() {
-    if [ "$2" = "$3" ]; then
-        pass
-    else
-        fail "$1: expected '$3', got '$2'"
-    fi
-}
-
-# expect_jq FILE FILTER [jq args...]: jq -e FILTER on FILE is true.
-expect_jq() {
-    local file=$1 filter=$2
-    shift 2
-    if jq -e "$@" "$filter" "$file" >/dev/null 2>"$TMP/jqerr"; then
-        pass
-    else
-        fail "$(basename "$file"): jq check failed: $filter; the file holds:"
-        indent "$file"
-        indent "$TMP/jqerr"
-    fi
-}
-
-# expect_lines FILE N: FILE has exactly N lines.
-expect_lines() {
-    local n
-    n=$(wc -l <"$1")
-    if [ "$n" -eq "$2" ]; then
-        pass
-    else
-        fail "$(basename "$1"): expected $2 line(s), got $n:"
-        indent "$1"
-    fi
-}
-
-# expect_true DESCRIPTION cmd...: cmd succeeds.
-expect_true() {
-    local what=$1
-    shift
-    if "$@" >/dev/null 2>&1; then
-        pass
-    else
-        fail "$what ($(show_cmd "$@"))"
-    fi
-}
-
-# expect_no_byte FILE OCTAL DESCRIPTION: the raw byte is absent from FILE.
-expect_no_byte() {
-    # shellcheck disable=SC2059
-    if grep -q "$(printf "\\$2")" "$1"; then
-        fail "$(basename "$1") contains a raw $3 byte"
-        indent "$1"
-    else
-        pass
-    fi
-}
-
-is_uuid() { grep -Eqx '[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}' "$1"; }
+# Needs: bash, jq, sqlite3 (and psql for the PostgreSQL cases). The other tests/cli/ files
+# take one class of behaviour each (references, foreign databases, configuration, reports,
+# the terminal, SQLite waits, secrets, the documents).
+# shellcheck source=lib.sh
+. "$(dirname "$0")/lib.sh" "$@"
 
 DBF=$TMP/x.db
 DB="sqlite:$DBF"
 sq() { sqlite3 -batch "$DBF" "$@"; }
-PBU=c42fdf75-3097-471c-8c33-fb52454d81c0
 OTHER_USER=11111111-1111-4111-8111-111111111111
 
 # ---------------------------------------------------------------- global options
@@ -261,7 +125,7 @@ fi
 PID=$(cat "$OUT")
 expect_exit 2 -- "$PB" --db "$DB" preset create --version "$VID" p2 --desired-instances -1
 expect_exit 2 -- "$PB" --db "$DB" preset create --version "$VID" --desired-instances x p2
-expect_exit 2 -- "$PB" --db "$DB" preset create --version nope p2
+expect_exit 5 -- "$PB" --db "$DB" preset create --version nope p2 # a name, and none has it
 expect_exit 2 -- "$PB" --db "$DB" org create
 expect_exit 5 -- "$PB" --db "$DB" template create --org nosuchorg t1
 
@@ -316,7 +180,7 @@ expect_not_contains "$OUT" "$OTHER"
 
 expect_exit 0 -- "$PB" --db "$DB" plan
 expect_contains "$OUT" acme
-expect_contains "$OUT" "1 of 1 organizations need changes"
+expect_contains "$OUT" "1 of 1 organization needs changes"
 expect_exit 0 -- "$PB" --db "$DB" plan --json
 expect_jq "$OUT" 'length == 1 and .[0].organization_id == $a and .[0].add_membership
     and .[0].create_group and .[0].add_group_membership' --arg a "$ACME"
@@ -532,19 +396,18 @@ expect_eq "organizations after refused seeds" \
     "$(sqlite3 "$TMP/seed.db" "SELECT count(*) FROM organizations")" "$N_SEED"
 
 # ---------------------------------------------------------------- PostgreSQL
+PG_DB=""
 if [ -n "$PG_CONNINFO" ]; then
-    PG_DB=pb_cli_test_$$_$RANDOM
-    if psql "$PG_CONNINFO" -qAt -v ON_ERROR_STOP=1 -c "CREATE DATABASE \"$PG_DB\"" >/dev/null 2>"$ERR"; then
+    if pg_new_db PDB 2>"$ERR"; then
         pass
+        PG_DB=yes
     else
-        fail "create database $PG_DB:"
+        fail "create a database:"
         indent "$ERR"
-        PG_DB=""
     fi
 fi
 if [ -n "$PG_DB" ]; then
-    # A later keyword wins in a libpq connection string.
-    PDB="$PG_CONNINFO dbname=$PG_DB"
+    # A later keyword wins in a libpq connection string (pg_new_db appends dbname).
     for cmd in status plan reconcile; do
         expect_exit 3 -- "$PB" --db "$PDB" "$cmd"
         expect_contains "$ERR" init
@@ -596,5 +459,4 @@ if [ -n "$PG_DB" ]; then
         "$(psql "$PDB" -qAt -c "SELECT count(*) FROM organization_members WHERE user_id = '$OTHER_USER'")" 0
 fi
 
-echo "$PASSED passed, $FAILED failed"
-[ "$FAILED" -eq 0 ]
+finish

@@ -75,6 +75,65 @@ static void test_dburl_errors(void **state)
     assert_int_equal(pb_dburl_parse(NULL, &u, NULL), PB_EINVAL);
 }
 
+/* A mistyped URL is refused: it must never become the name of a new SQLite file. */
+static void test_dburl_mistyped(void **state)
+{
+    (void)state;
+    expect_url_error("postgresql:localhost", "\"postgresql:\" must be followed by \"//\"");
+    expect_url_error("postgres:/host/db", "\"postgres:\" must be followed by \"//\"");
+    expect_url_error("postgres:", "must be followed");
+    expect_url_error("postgresql:u:SECRETPW@h/db", "must be followed");
+    pb_dburl u;
+    pb_err err;
+    assert_int_equal(pb_dburl_parse("postgres:/u:SECRETPW@h/db", &u, &err), PB_EINVAL);
+    assert_null(strstr(err.msg, "SECRETPW"));
+    expect_url_error("mysql:db", "unknown database URL scheme \"mysql\"");
+    expect_url_error("pg:/var/db", "unknown database URL scheme \"pg\"");
+    expect_url_error("my:file.db", "sqlite:PATH");
+    /* what is still a path, or SQLite */
+    expect_backend("sqlite:my:file.db", PB_BACKEND_SQLITE, "my:file.db");
+    expect_backend("./my:file.db", PB_BACKEND_SQLITE, "./my:file.db");
+    expect_backend("/tmp/a:b.db", PB_BACKEND_SQLITE, "/tmp/a:b.db");
+    expect_backend("data/x.db", PB_BACKEND_SQLITE, "data/x.db");
+    expect_backend("service=coder", PB_BACKEND_PG, "service=coder");
+    expect_backend("postgresql:///coder?service=prod", PB_BACKEND_PG,
+                   "postgresql:///coder?service=prod");
+}
+
+/* Values libpq would only check when connecting are usage errors before it. */
+static void test_dburl_values(void **state)
+{
+    (void)state;
+    expect_url_error("host=h sslmode=bogus", "sslmode \"bogus\" is not one of disable,allow,");
+    expect_url_error("postgresql://h/d?sslmode=requir", "sslmode \"requir\"");
+    expect_url_error("host=h target_session_attrs=writable", "target_session_attrs");
+    expect_url_error("host=h gssencmode=maybe", "gssencmode");
+    expect_url_error("host=h channel_binding=yes", "channel_binding");
+    expect_url_error("host=h connect_timeout=10s", "connect_timeout \"10s\" is not a whole number");
+    expect_url_error("postgresql://h/d?keepalives_idle=x", "keepalives_idle");
+    expect_url_error("host=h ssl_min_protocol_version=TLSv2", "ssl_min_protocol_version");
+    expect_url_error("host=h replication=database", "replication");
+    expect_url_error("host=h port=0", "invalid port");
+    expect_backend("host=h sslmode=verify-full connect_timeout=5 target_session_attrs=read-write",
+                   PB_BACKEND_PG,
+                   "host=h sslmode=verify-full connect_timeout=5 target_session_attrs=read-write");
+    expect_backend("postgresql://h/d?sslmode=require&keepalives=1", PB_BACKEND_PG,
+                   "postgresql://h/d?sslmode=require&keepalives=1");
+}
+
+static void test_dburl_has_password(void **state)
+{
+    (void)state;
+    assert_true(pb_dburl_has_password("postgresql://u:pw@h/d"));
+    assert_true(pb_dburl_has_password("host=h password=pw"));
+    assert_true(pb_dburl_has_password("postgresql://h/d?password=pw"));
+    assert_false(pb_dburl_has_password("postgresql://u@h/d"));
+    assert_false(pb_dburl_has_password("service=coder"));
+    assert_false(pb_dburl_has_password("sqlite:/tmp/password.db"));
+    assert_false(pb_dburl_has_password("postgresql:u:pw@h"));
+    assert_false(pb_dburl_has_password(NULL));
+}
+
 static void test_dburl_redact(void **state)
 {
     (void)state;
@@ -160,6 +219,17 @@ static void test_name_check(void **state)
     assert_int_equal(pb_name_check("\xc0\xaf", "group name", 255, &err), PB_EINVAL); /* overlong */
     assert_int_equal(pb_name_check("\xed\xa0\x80", "group name", 255, &err), PB_EINVAL);
     assert_int_equal(pb_name_check("\xe2\x82", "group name", 255, &err), PB_EINVAL);
+    /* C1 controls are control characters too; U+00A0 is not */
+    assert_int_equal(pb_name_check("a\xc2\x9b"
+                                   "31m",
+                                   "group name", 255, &err),
+                     PB_EINVAL);
+    assert_non_null(strstr(err.msg, "U+009B"));
+    assert_int_equal(pb_name_check("a\xc2\x80", "group name", 255, &err), PB_EINVAL);
+    assert_int_equal(pb_name_check("a\xc2\xa0"
+                                   "b",
+                                   "group name", 255, &err),
+                     0);
 }
 
 static void test_counts_and_fractions(void **state)
@@ -201,10 +271,17 @@ static void test_strerror(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_dburl_schemes),        cmocka_unit_test(test_dburl_errors),
-        cmocka_unit_test(test_dburl_redact),         cmocka_unit_test(test_uuid),
-        cmocka_unit_test(test_uuid_random),          cmocka_unit_test(test_name_check),
-        cmocka_unit_test(test_counts_and_fractions), cmocka_unit_test(test_strerror),
+        cmocka_unit_test(test_dburl_schemes),
+        cmocka_unit_test(test_dburl_errors),
+        cmocka_unit_test(test_dburl_mistyped),
+        cmocka_unit_test(test_dburl_values),
+        cmocka_unit_test(test_dburl_has_password),
+        cmocka_unit_test(test_dburl_redact),
+        cmocka_unit_test(test_uuid),
+        cmocka_unit_test(test_uuid_random),
+        cmocka_unit_test(test_name_check),
+        cmocka_unit_test(test_counts_and_fractions),
+        cmocka_unit_test(test_strerror),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

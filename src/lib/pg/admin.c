@@ -9,53 +9,63 @@
 
 /* ---- administration ---- */
 
+/* The data commands write only to prebuilds' own schema (see admin.h). */
+static int require_own(pg_store *s, const char *what, pb_err *err)
+{
+    int state = 0;
+    int rc = pb__pg_query_int(s,
+                              "SELECT CASE WHEN to_regclass('prebuilds_schema_migrations') IS NOT"
+                              " NULL THEN 2 WHEN to_regclass('organizations') IS NOT NULL THEN 1"
+                              " ELSE 0 END",
+                              0, NULL, &state, what, err);
+    if (rc != 0 || state == 2)
+        return rc;
+    if (state == 0)
+        return pb__err_set(err, PB_ENOSCHEMA, "%s: schema missing: run 'prebuilds init'", what);
+    return pb__err_set(err, PB_ESCHEMA,
+                       "%s: this database was not created by prebuilds (it is the platform's): "
+                       "the data commands only write to prebuilds' own schema",
+                       what);
+}
+
+/* The statements of admin_sql.h, in PostgreSQL's words. */
+#define SQL_P(n)       "$" #n
+#define SQL_ID(n)      "$" #n "::uuid"
+#define SQL_INT(n)     "$" #n "::integer"
+#define SQL_AS_TEXT(c) c "::text"
+#define SQL_FALSE      "false"
+#define SQL_NOW        "now()"
+#define SQL_UUID4      "gen_random_uuid()"
+#include "admin_sql.h"
+
+/* "create organization \"acme\"": the object in messages. */
+static void create_what(pb_obj_kind kind, const char *name, char *what, size_t len)
+{
+    static const char *const words[] = {[PB_OBJ_ORG] = "organization",
+                                        [PB_OBJ_TEMPLATE] = "template",
+                                        [PB_OBJ_VERSION] = "template version",
+                                        [PB_OBJ_PRESET] = "preset"};
+    (void)snprintf(what, len, "create %s \"%.100s\"", words[kind], name);
+}
+
 int pb__pg_create(pb_store *base, pb_obj_kind kind, const char *id, const char *parent_id,
                   const char *name, int64_t desired, const char *created_by, pb_err *err)
 {
     pg_store *s = (pg_store *)base;
-    char desired_buf[32];
-    const char *desired_txt = NULL;
-    if (desired >= 0) {
-        (void)snprintf(desired_buf, sizeof(desired_buf), "%" PRId64, desired);
-        desired_txt = desired_buf;
-    }
-    /* $1 id, $2 parent (or name for organizations), $3 name, $4 creator or desired */
-    const char *params[4] = {id, parent_id, name, created_by};
-    int n_params = 4;
-    char what[160];
-    const char *sql;
-    switch (kind) {
-    case PB_OBJ_ORG:
-        params[1] = name;
-        n_params = 2;
-        sql = "INSERT INTO organizations (id, name, display_name, description, created_at,"
-              " updated_at) VALUES ($1::uuid, $2, $2, '', now(), now())";
-        (void)snprintf(what, sizeof(what), "create organization \"%.100s\"", name);
-        break;
-    case PB_OBJ_TEMPLATE:
-        sql = "INSERT INTO templates (id, organization_id, name, provisioner, active_version_id,"
-              " created_by, created_at, updated_at) VALUES ($1::uuid, $2::uuid, $3, 'terraform',"
-              " '00000000-0000-0000-0000-000000000000', $4::uuid, now(), now())";
-        (void)snprintf(what, sizeof(what), "create template \"%.100s\"", name);
-        break;
-    case PB_OBJ_VERSION:
-        sql = "INSERT INTO template_versions (id, template_id, organization_id, name, readme,"
-              " job_id, created_by, created_at, updated_at)"
-              " SELECT $1::uuid, t.id, t.organization_id, $3, '', gen_random_uuid(), $4::uuid,"
-              " now(), now() FROM templates t WHERE t.id = $2::uuid";
-        (void)snprintf(what, sizeof(what), "create template version \"%.100s\"", name);
-        break;
-    case PB_OBJ_PRESET:
-        params[3] = desired_txt;
-        sql = "INSERT INTO template_version_presets (id, template_version_id, name,"
-              " desired_instances) VALUES ($1::uuid, $2::uuid, $3, $4::integer)";
-        (void)snprintf(what, sizeof(what), "create preset \"%.100s\"", name);
-        break;
-    default:
+    if (kind < PB_OBJ_ORG || kind > PB_OBJ_PRESET)
         return pb__err_set(err, PB_EINVAL, "create: unknown object kind");
-    }
+    char desired_buf[32], what[160];
+    (void)snprintf(desired_buf, sizeof(desired_buf), "%" PRId64, desired);
+    const char *params[4] = {id, kind == PB_OBJ_ORG ? name : parent_id, name,
+                             kind == PB_OBJ_PRESET ? (desired >= 0 ? desired_buf : NULL)
+                                                   : created_by};
+    create_what(kind, name, what, sizeof(what));
     PGresult *res = NULL;
-    int rc = pb__pg_exec_params(s, sql, n_params, params, &res, what, err);
+    int rc = require_own(s, what, err);
+    if (rc != 0)
+        return rc;
+    rc = pb__pg_exec_params(s, admin_create[kind].sql, admin_create[kind].n_params, params, &res,
+                            what, err);
     if (rc == 0 && strcmp(PQcmdTuples(res), "0") == 0)
         rc = pb__err_set(err, PB_ENOTFOUND, "%s: template %s not found", what, parent_id);
     PQclear(res);
@@ -70,33 +80,11 @@ int pb__pg_list(pb_store *base, pb_obj_kind kind, const char *parent_id, pb_obj_
                 pb_err *err)
 {
     pg_store *s = (pg_store *)base;
-    const char *sql;
-    switch (kind) {
-    case PB_OBJ_ORG:
-        sql = "SELECT id, NULL, name, NULL FROM organizations WHERE NOT deleted"
-              " AND ($1::uuid IS NULL OR id = $1::uuid) ORDER BY name, id";
-        break;
-    case PB_OBJ_TEMPLATE:
-        sql = "SELECT id, organization_id, name, NULL FROM templates WHERE NOT deleted"
-              " AND ($1::uuid IS NULL OR organization_id = $1::uuid)"
-              " ORDER BY organization_id, name, id";
-        break;
-    case PB_OBJ_VERSION:
-        sql = "SELECT id, template_id, name, NULL FROM template_versions"
-              " WHERE ($1::uuid IS NULL OR template_id = $1::uuid) ORDER BY template_id, name, id";
-        break;
-    case PB_OBJ_PRESET:
-        sql = "SELECT id, template_version_id, name, coalesce(desired_instances::text, '')"
-              " FROM template_version_presets"
-              " WHERE ($1::uuid IS NULL OR template_version_id = $1::uuid)"
-              " ORDER BY template_version_id, name, id";
-        break;
-    default:
+    if (kind < PB_OBJ_ORG || kind > PB_OBJ_PRESET)
         return pb__err_set(err, PB_EINVAL, "list: unknown object kind");
-    }
     PGresult *res = NULL;
     const char *p[1] = {parent_id};
-    int rc = pb__pg_exec_params(s, sql, 1, p, &res, "list", err);
+    int rc = pb__pg_exec_params(s, admin_list[kind], 1, p, &res, "list", err);
     if (rc != 0)
         return rc;
     for (int r = 0; r < PQntuples(res) && rc == 0; r++) {
@@ -117,56 +105,168 @@ int pb__pg_remove(pb_store *base, const pb_target *t, pb_row_kind kind, const ch
 {
     pg_store *s = (pg_store *)base;
     const char *params[3] = {t->user_id, org_id, t->group_name};
-    PGresult *res = NULL;
-    int rc;
-    if (kind == PB_ROW_MEMBER)
-        rc = pb__pg_exec_params(s,
-                                "DELETE FROM organization_members WHERE user_id = $1::uuid"
-                                " AND organization_id = $2::uuid",
-                                2, params, &res, "remove organization membership", err);
-    else if (kind == PB_ROW_GROUP_MEMBER)
-        rc = pb__pg_exec_params(s,
-                                "DELETE FROM group_members WHERE user_id = $1::uuid AND group_id IN"
-                                " (SELECT id FROM groups WHERE organization_id = $2::uuid"
-                                " AND name = $3)",
-                                3, params, &res, "remove group membership", err);
-    else if (kind == PB_ROW_GROUP)
-        rc = pb__pg_exec_params(s,
-                                "DELETE FROM groups WHERE $1::uuid IS NOT NULL"
-                                " AND organization_id = $2::uuid AND name = $3",
-                                3, params, &res, "remove group", err);
-    else
+    const admin_sql *q = kind == PB_ROW_MEMBER         ? &admin_remove_member
+                         : kind == PB_ROW_GROUP_MEMBER ? &admin_remove_group_member
+                         : kind == PB_ROW_GROUP        ? &admin_remove_group
+                                                       : NULL;
+    if (q == NULL)
         return pb__err_set(err, PB_EINVAL, "remove: unknown row kind");
+    PGresult *res = NULL;
+    int rc = require_own(s, "remove", err);
+    if (rc == 0)
+        rc = pb__pg_exec_params(s, q->sql, q->n_params, params, &res, "remove", err);
     if (rc == 0)
         *n_removed = (size_t)strtoul(PQcmdTuples(res), NULL, 10);
     PQclear(res);
     return rc;
 }
 
-int pb__pg_find_org(pb_store *base, const char *id_or_name, char out[PB_UUID_LEN + 1], pb_err *err)
+int pb__pg_admin_check(pb_store *base, const char *what, pb_err *err)
 {
-    pg_store *s = (pg_store *)base;
-    const char *p[1] = {id_or_name};
-    PGresult *res = NULL;
-    int rc =
-        pb__pg_exec_params(s,
-                           "SELECT id FROM organizations WHERE NOT deleted AND"
-                           " (id::text = lower($1) OR lower(name) = lower($1)) ORDER BY id LIMIT 1",
-                           1, p, &res, "find organization", err);
-    if (rc != 0)
-        return rc;
-    if (PQntuples(res) == 0)
-        rc = pb__err_set(err, PB_ENOTFOUND, "organization \"%.100s\" not found", id_or_name);
-    else
-        pb__strlcpy(out, PQgetvalue(res, 0, 0), PB_UUID_LEN + 1);
-    PQclear(res);
-    return rc;
+    return require_own((pg_store *)base, what, err);
 }
 
-/* ---- seed ---- */
+int pb__pg_resolve(pb_store *base, pb_obj_kind kind, const char *ref, const pb_ref_scope *scope,
+                   char out[PB_UUID_LEN + 1], pb_err *err)
+{
+    pg_store *s = (pg_store *)base;
+    if (kind != PB_OBJ_ORG && kind != PB_OBJ_TEMPLATE && kind != PB_OBJ_VERSION)
+        return pb__err_set(err, PB_EINVAL, "resolve: unsupported object kind");
+    const char *p[3] = {ref, scope->org_id, scope->template_id};
+    PGresult *res = NULL;
+    int rc = pb__pg_exec_params(s, admin_resolve[kind].sql, admin_resolve[kind].n_params, p, &res,
+                                "find object", err);
+    if (rc != 0)
+        return rc;
+    pb__ref_row rows[PB__REF_MAX + 1];
+    size_t n = 0;
+    for (int r = 0; r < PQntuples(res) && n < PB__REF_MAX + 1; r++, n++) {
+        pb__strlcpy(rows[n].id, PQgetvalue(res, r, 0), sizeof(rows[n].id));
+        pb__strlcpy(rows[n].name, PQgetvalue(res, r, 1), sizeof(rows[n].name));
+        pb__strlcpy(rows[n].parent, PQgetvalue(res, r, 2), sizeof(rows[n].parent));
+    }
+    PQclear(res);
+    return pb__ref_decide(kind, ref, rows, n, out, err);
+}
+
+/* Our own schema, and no organization of this --seed yet. */
+static int seed_check(pg_store *s, const pb_seed_opts *o, pb_err *err)
+{
+    int rc = require_own(s, "seed", err);
+    if (rc != 0 || o->orgs == 0)
+        return rc;
+    char first[48];
+    int n = 0;
+    (void)snprintf(first, sizeof(first), "seed%u-org-0000000", o->seed);
+    const char *p[1] = {first};
+    if ((rc = pb__pg_query_int(s, "SELECT count(*) FROM organizations WHERE name = $1", 1, p, &n,
+                               "seed", err)) != 0)
+        return rc;
+    if (n > 0)
+        return pb__err_set(err, PB_ECONFLICT,
+                           "seed: the data set of --seed %u is here already (organization \"%s\" "
+                           "exists); seed again with another --seed",
+                           o->seed, first);
+    return 0;
+}
 
 /* Server-side generation: the same shape and the same exact counts as the SQLite seed
  * (floor arithmetic spreads organizations evenly), at a fraction of the round trips. */
+/* Per organization i: whether it has prebuilds, its index k among those, whether
+ * it drifted and (by the number of drifted before it) which rows it misses. */
+static const char *const org_cte =
+    "WITH args AS (SELECT $8::uuid AS user_id, $9::text AS group_name,"
+    "  $10::text AS group_display_name),"
+    " org AS ("
+    " SELECT i, md5('pb-seed:' || $1 || ':org:' || i)::uuid AS id,"
+    "  floor((i + 1) * $6::float8) > floor(i * $6::float8) AND $3::int > 0"
+    "   AND $4::int > 0 AND $5::int > 0 AS prebuilds,"
+    "  floor(i * $6::float8)::bigint AS k"
+    " FROM generate_series(0, $2::bigint - 1) AS i),"
+    " pre AS ("
+    " SELECT org.*, floor((k + 1) * $7::float8) > floor(k * $7::float8) AS drifted,"
+    "  (floor(k * $7::float8)::bigint % 4)::int AS variant"
+    " FROM org WHERE prebuilds),"
+    " miss AS ("
+    " SELECT pre.*, drifted AND variant IN (0, 1) AS no_member,"
+    "  drifted AND variant IN (0, 2) AS no_group,"
+    "  drifted AND variant IN (0, 2, 3) AS no_group_member FROM pre) ";
+static const char *const steps[][2] = {
+    {"seed organizations",
+     "INSERT INTO organizations (id, name, display_name, description, created_at,"
+     " updated_at) SELECT id, 'seed' || $1 || '-org-' || lpad(i::text, 7, '0'),"
+     " 'seed' || $1 || '-org-' || lpad(i::text, 7, '0'), '', now(), now() FROM org"},
+    {"seed templates",
+     "INSERT INTO templates (id, organization_id, name, provisioner, active_version_id,"
+     " created_by, created_at, updated_at)"
+     " SELECT md5('pb-seed:' || $1 || ':tpl:' || i || ':' || ti)::uuid, org.id,"
+     " 'template-' || ti, 'terraform', '00000000-0000-0000-0000-000000000000',"
+     " $8::uuid, now(), now() FROM org, generate_series(0, $3::int - 1) AS ti"},
+    {"seed template versions",
+     "INSERT INTO template_versions (id, template_id, organization_id, name, readme, job_id,"
+     " created_by, created_at, updated_at, archived)"
+     " SELECT md5('pb-seed:' || $1 || ':ver:' || i || ':' || ti || ':' || vi)::uuid,"
+     " md5('pb-seed:' || $1 || ':tpl:' || i || ':' || ti)::uuid, org.id, 'v' || vi, '',"
+     " md5('pb-seed:' || $1 || ':job:' || i || ':' || ti || ':' || vi)::uuid, $8::uuid,"
+     " now(), now(), vi + 1 < $4::int FROM org, generate_series(0, $3::int - 1) AS ti,"
+     " generate_series(0, $4::int - 1) AS vi"},
+    {"seed presets",
+     "INSERT INTO template_version_presets (id, template_version_id, name, created_at,"
+     " desired_instances)"
+     " SELECT md5('pb-seed:' || $1 || ':pre:' || i || ':' || ti || ':' || vi || ':' ||"
+     " pi)::uuid, md5('pb-seed:' || $1 || ':ver:' || i || ':' || ti || ':' || vi)::uuid,"
+     " 'preset-' || pi, now(), CASE WHEN prebuilds AND pi = 0 THEN 1 END"
+     " FROM org, generate_series(0, $3::int - 1) AS ti, generate_series(0, $4::int - 1) AS vi,"
+     " generate_series(0, $5::int - 1) AS pi"},
+    {"seed memberships",
+     "INSERT INTO organization_members (organization_id, user_id, created_at, updated_at,"
+     " roles) SELECT id, $8::uuid, now(), now(), '{}'::text[] FROM miss WHERE NOT no_member"},
+    {"seed groups", "INSERT INTO groups (id, name, organization_id, display_name)"
+                    " SELECT md5('pb-seed:' || $1 || ':grp:' || i)::uuid, $9, id, $10 FROM miss"
+                    " WHERE NOT no_group"},
+    {"seed group memberships",
+     "INSERT INTO group_members (user_id, group_id)"
+     " SELECT $8::uuid, md5('pb-seed:' || $1 || ':grp:' || i)::uuid FROM miss"
+     " WHERE NOT no_group_member"},
+};
+
+/* The steps, in one transaction: each INSERT ... SELECT behind the same CTE of organizations. */
+static int seed_steps(pg_store *s, const char *const pp[10], pb_seed_result *res, pb_err *err)
+{
+    int64_t *counts[] = {&res->orgs, &res->templates, &res->versions, &res->presets};
+    for (size_t i = 0; i < sizeof(steps) / sizeof(steps[0]); i++) {
+        size_t len = strlen(org_cte) + strlen(steps[i][1]) + 1;
+        char *sql = pb__malloc(len);
+        if (sql == NULL)
+            return pb__err_set(err, PB_ENOMEM, "%s: out of memory", steps[i][0]);
+        (void)snprintf(sql, len, "%s%s", org_cte, steps[i][1]);
+        PGresult *r = NULL;
+        int rc = pb__pg_exec_params(s, sql, 10, pp, &r, steps[i][0], err);
+        pb__free(sql);
+        if (rc != 0)
+            return rc;
+        if (i < sizeof(counts) / sizeof(counts[0]))
+            *counts[i] = strtoll(PQcmdTuples(r), NULL, 10);
+        PQclear(r);
+    }
+    PGresult *r = NULL;
+    int rc = pb__pg_exec_params(
+        s,
+        "WITH org AS (SELECT i, floor((i + 1) * $6::float8) > floor(i * $6::float8)"
+        " AND $3::int > 0 AND $4::int > 0 AND $5::int > 0 AS prebuilds,"
+        " floor(i * $6::float8)::bigint AS k, $1::text AS seed"
+        " FROM generate_series(0, $2::bigint - 1) AS i)"
+        " SELECT count(*), count(*) FILTER (WHERE floor((k + 1) * $7::float8) >"
+        " floor(k * $7::float8)) FROM org WHERE prebuilds",
+        7, pp, &r, "seed", err);
+    if (rc != 0)
+        return rc;
+    res->prebuild_orgs = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+    res->drifted_orgs = strtoll(PQgetvalue(r, 0, 1), NULL, 10);
+    PQclear(r);
+    return 0;
+}
+
 int pb__pg_seed(pb_store *base, const pb_target *t, const pb_seed_opts *o, pb_seed_result *res,
                 pb_err *err)
 {
@@ -179,111 +279,19 @@ int pb__pg_seed(pb_store *base, const pb_target *t, const pb_seed_opts *o, pb_se
     (void)snprintf(ppv, sizeof(ppv), "%" PRId64, o->presets_per_version);
     (void)snprintf(pf, sizeof(pf), "%.17g", o->prebuilds_fraction);
     (void)snprintf(df, sizeof(df), "%.17g", o->drift_fraction);
-    const char *p[9] = {seed, orgs, tpo, vpt, ppv, pf, df, t->user_id, t->group_name};
-    const char *gdn = t->group_display_name;
-    int rc;
-    /* Per organization i: whether it has prebuilds, its index k among those, whether
-     * it drifted and (by the number of drifted before it) which rows it misses. */
-    static const char *const org_cte =
-        "WITH args AS (SELECT $8::uuid AS user_id, $9::text AS group_name,"
-        "  $10::text AS group_display_name),"
-        " org AS ("
-        " SELECT i, md5('pb-seed:' || $1 || ':org:' || i)::uuid AS id,"
-        "  floor((i + 1) * $6::float8) > floor(i * $6::float8) AND $3::int > 0"
-        "   AND $4::int > 0 AND $5::int > 0 AS prebuilds,"
-        "  floor(i * $6::float8)::bigint AS k"
-        " FROM generate_series(0, $2::bigint - 1) AS i),"
-        " pre AS ("
-        " SELECT org.*, floor((k + 1) * $7::float8) > floor(k * $7::float8) AS drifted,"
-        "  (floor(k * $7::float8)::bigint % 4)::int AS variant"
-        " FROM org WHERE prebuilds),"
-        " miss AS ("
-        " SELECT pre.*, drifted AND variant IN (0, 1) AS no_member,"
-        "  drifted AND variant IN (0, 2) AS no_group,"
-        "  drifted AND variant IN (0, 2, 3) AS no_group_member FROM pre) ";
-    static const char *const steps[][2] = {
-        {"seed organizations",
-         "INSERT INTO organizations (id, name, display_name, description, created_at,"
-         " updated_at) SELECT id, 'seed' || $1 || '-org-' || lpad(i::text, 7, '0'),"
-         " 'seed' || $1 || '-org-' || lpad(i::text, 7, '0'), '', now(), now() FROM org"},
-        {"seed templates",
-         "INSERT INTO templates (id, organization_id, name, provisioner, active_version_id,"
-         " created_by, created_at, updated_at)"
-         " SELECT md5('pb-seed:' || $1 || ':tpl:' || i || ':' || ti)::uuid, org.id,"
-         " 'template-' || ti, 'terraform', '00000000-0000-0000-0000-000000000000',"
-         " $8::uuid, now(), now() FROM org, generate_series(0, $3::int - 1) AS ti"},
-        {"seed template versions",
-         "INSERT INTO template_versions (id, template_id, organization_id, name, readme, job_id,"
-         " created_by, created_at, updated_at, archived)"
-         " SELECT md5('pb-seed:' || $1 || ':ver:' || i || ':' || ti || ':' || vi)::uuid,"
-         " md5('pb-seed:' || $1 || ':tpl:' || i || ':' || ti)::uuid, org.id, 'v' || vi, '',"
-         " md5('pb-seed:' || $1 || ':job:' || i || ':' || ti || ':' || vi)::uuid, $8::uuid,"
-         " now(), now(), vi + 1 < $4::int FROM org, generate_series(0, $3::int - 1) AS ti,"
-         " generate_series(0, $4::int - 1) AS vi"},
-        {"seed presets",
-         "INSERT INTO template_version_presets (id, template_version_id, name, created_at,"
-         " desired_instances)"
-         " SELECT md5('pb-seed:' || $1 || ':pre:' || i || ':' || ti || ':' || vi || ':' ||"
-         " pi)::uuid, md5('pb-seed:' || $1 || ':ver:' || i || ':' || ti || ':' || vi)::uuid,"
-         " 'preset-' || pi, now(), CASE WHEN prebuilds AND pi = 0 THEN 1 END"
-         " FROM org, generate_series(0, $3::int - 1) AS ti, generate_series(0, $4::int - 1) AS vi,"
-         " generate_series(0, $5::int - 1) AS pi"},
-        {"seed memberships",
-         "INSERT INTO organization_members (organization_id, user_id, created_at, updated_at,"
-         " roles) SELECT id, $8::uuid, now(), now(), '{}'::text[] FROM miss WHERE NOT no_member"},
-        {"seed groups", "INSERT INTO groups (id, name, organization_id, display_name)"
-                        " SELECT md5('pb-seed:' || $1 || ':grp:' || i)::uuid, $9, id, $10 FROM miss"
-                        " WHERE NOT no_group"},
-        {"seed group memberships",
-         "INSERT INTO group_members (user_id, group_id)"
-         " SELECT $8::uuid, md5('pb-seed:' || $1 || ':grp:' || i)::uuid FROM miss"
-         " WHERE NOT no_group_member"},
-    };
-    if ((rc = pb__pg_exec_simple(s, "BEGIN", "seed", err)) != 0)
-        return rc;
-    for (size_t i = 0; i < sizeof(steps) / sizeof(steps[0]); i++) {
-        size_t len = strlen(org_cte) + strlen(steps[i][1]) + 1;
-        char *sql = pb__malloc(len);
-        if (sql == NULL) {
-            rc = pb__err_set(err, PB_ENOMEM, "%s: out of memory", steps[i][0]);
-            goto fail;
-        }
-        (void)snprintf(sql, len, "%s%s", org_cte, steps[i][1]);
-        const char *pp[10] = {p[0], p[1], p[2], p[3], p[4], p[5], p[6], p[7], p[8], gdn};
-        PGresult *r = NULL;
-        rc = pb__pg_exec_params(s, sql, 10, pp, &r, steps[i][0], err);
-        pb__free(sql);
-        if (rc != 0)
-            goto fail;
-        int64_t n = strtoll(PQcmdTuples(r), NULL, 10);
-        PQclear(r);
-        if (i == 0)
-            res->orgs = n;
-        else if (i == 1)
-            res->templates = n;
-        else if (i == 2)
-            res->versions = n;
-        else if (i == 3)
-            res->presets = n;
-    }
-    PGresult *r = NULL;
-    const char *pc[7] = {p[0], p[1], p[2], p[3], p[4], p[5], p[6]};
-    rc = pb__pg_exec_params(
-        s,
-        "WITH org AS (SELECT i, floor((i + 1) * $6::float8) > floor(i * $6::float8)"
-        " AND $3::int > 0 AND $4::int > 0 AND $5::int > 0 AS prebuilds,"
-        " floor(i * $6::float8)::bigint AS k, $1::text AS seed"
-        " FROM generate_series(0, $2::bigint - 1) AS i)"
-        " SELECT count(*), count(*) FILTER (WHERE floor((k + 1) * $7::float8) >"
-        " floor(k * $7::float8)) FROM org WHERE prebuilds",
-        7, pc, &r, "seed", err);
+    const char *pp[10] = {seed, orgs, tpo,        vpt,           ppv,
+                          pf,   df,   t->user_id, t->group_name, t->group_display_name};
+    int rc = seed_check(s, o, err);
+    if (rc == 0)
+        rc = pb__pg_exec_simple(s, "BEGIN", "seed", err);
     if (rc != 0)
-        goto fail;
-    res->prebuild_orgs = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
-    res->drifted_orgs = strtoll(PQgetvalue(r, 0, 1), NULL, 10);
-    PQclear(r);
-    if ((rc = pb__pg_exec_simple(s, "COMMIT", "seed", err)) != 0)
-        goto fail;
+        return rc;
+    if ((rc = seed_steps(s, pp, res, err)) != 0 ||
+        (rc = pb__pg_exec_simple(s, "COMMIT", "seed", err)) != 0) {
+        pb__pg_rollback_quietly(s);
+        memset(res, 0, sizeof(*res));
+        return rc;
+    }
     /* Fold what the triggers logged for the new presets into the summary, so the first
      * passes over a fresh data set are the converged ones (a database without the summary
      * has nothing to fold). */
@@ -297,8 +305,4 @@ int pb__pg_seed(pb_store *base, const pb_target *t, const pb_seed_opts *o, pb_se
                              "analyze", err);
     pb_err_clear(err);
     return 0;
-fail:
-    pb__pg_rollback_quietly(s);
-    memset(res, 0, sizeof(*res));
-    return rc;
 }

@@ -94,11 +94,37 @@ void pb__pg_forget_prepared(pg_store *s)
     s->summary = false; /* a new session looks again */
 }
 
+/* The server refused who we are (a wrong or missing password, no pg_hba.conf entry, an
+ * unknown role): a refusal, not an outage. libpq gives no SQLSTATE for a failed connection,
+ * so its words are read (the server's own messages in English; others stay "unreachable"). */
+static bool auth_refused(PGconn *conn, const char *msg)
+{
+    static const char *const words[] = {"password authentication failed",
+                                        "authentication failed for user", "no pg_hba.conf entry",
+                                        "pg_hba.conf rejects", "no password supplied"};
+    if (conn != NULL && PQconnectionNeedsPassword(conn))
+        return true;
+    for (size_t i = 0; i < sizeof(words) / sizeof(words[0]); i++)
+        if (strstr(msg, words[i]) != NULL)
+            return true;
+    return strstr(msg, "role \"") != NULL && strstr(msg, "does not exist") != NULL;
+}
+
 int pb__pg_conn_error(pg_store *s, pb_err *err)
 {
     char msg[PB_ERR_MSG_MAX];
     pb__strlcpy(msg, PQerrorMessage(s->conn), sizeof(msg));
     pb__first_line(msg);
+    if (strstr(msg, "definition of service") != NULL || strstr(msg, "service file") != NULL)
+        return pb__err_set(err, PB_EINVAL, "connect to %s: %s", s->where, msg); /* usage */
+    if (s->conn != NULL && PQstatus(s->conn) == CONNECTION_BAD && auth_refused(s->conn, msg)) {
+        (void)pb__err_set(err, PB_EPRIVILEGE, "connect to %s: %s%s", s->where, msg,
+                          PQconnectionNeedsPassword(s->conn)
+                              ? " (give it in a password file, PGPASSFILE or ~/.pgpass, a service "
+                                "file or the db key of the configuration file)"
+                              : "");
+        return PB_EPRIVILEGE;
+    }
     (void)pb__err_set(err, PB_ECONNECT, "connect to %s: %s", s->where, msg);
     if (err != NULL)
         err->retryable = true;
@@ -390,7 +416,8 @@ static const struct pb_store_vtable pg_vt = {
     .create = pb__pg_create,
     .list = pb__pg_list,
     .remove = pb__pg_remove,
-    .find_org = pb__pg_find_org,
+    .resolve = pb__pg_resolve,
+    .admin_check = pb__pg_admin_check,
     .seed = pb__pg_seed,
     .connect = pb__pg_connect,
     .connected = pb__pg_connected,

@@ -136,7 +136,9 @@ int pb__pg_list(pb_store *base, pb_obj_kind kind, const char *parent_id, pb_obj_
                 pb_err *err);
 int pb__pg_remove(pb_store *base, const pb_target *t, pb_row_kind kind, const char *org_id,
                   size_t *n_removed, pb_err *err);
-int pb__pg_find_org(pb_store *base, const char *id_or_name, char out[PB_UUID_LEN + 1], pb_err *err);
+int pb__pg_admin_check(pb_store *base, const char *what, pb_err *err);
+int pb__pg_resolve(pb_store *base, pb_obj_kind kind, const char *ref, const pb_ref_scope *scope,
+                   char out[PB_UUID_LEN + 1], pb_err *err);
 int pb__pg_seed(pb_store *base, const pb_target *t, const pb_seed_opts *o, pb_seed_result *res,
                 pb_err *err);
 int pb__pg_connect(pb_store *base, int cancel_fd, int timeout_ms, pb_err *err);

@@ -30,6 +30,8 @@ typedef struct inspect_row {
     int n_owners;
     char owners[128];
     bool can_own;
+    int n_relations;          /* other tables and views (see inspect.sql) */
+    char relation_names[200]; /* the first three, for messages */
 } inspect_row;
 
 static int inspect(pg_store *s, inspect_row *out, pb_err *err)
@@ -50,6 +52,8 @@ static int inspect(pg_store *s, inspect_row *out, pb_err *err)
         out->n_owners = (int)strtol(PQgetvalue(res, 0, 7), NULL, 10);
         pb__strlcpy(out->owners, PQgetvalue(res, 0, 8), sizeof(out->owners));
         out->can_own = PQgetvalue(res, 0, 9)[0] == 't';
+        out->n_relations = (int)strtol(PQgetvalue(res, 0, 10), NULL, 10);
+        pb__strlcpy(out->relation_names, PQgetvalue(res, 0, 11), sizeof(out->relation_names));
     }
     PQclear(res);
     out->info.own = out->own;
@@ -236,6 +240,15 @@ static int init_schema(pg_store *s, const pb_target *t, const pb_init_opts *o, p
                          "init: found %d of the %d tables and no prebuilds migrations; refusing "
                          "to change a partial schema we did not create",
                          row.n_tables, PB__N_TABLES_REQUIRED);
+        goto fail;
+    } else if (row.n_relations > 0 && !o->add_to_existing) {
+        /* a database of something else (a mistyped dbname?): never filled unasked */
+        rc = pb__err_set(err, PB_ESCHEMA,
+                         "init: this database holds %d %s prebuilds did not create (%s%s) and "
+                         "none of the platform's; to add prebuilds' tables beside them, run "
+                         "'prebuilds init --add-to-existing'",
+                         row.n_relations, row.n_relations == 1 ? "table" : "tables",
+                         row.relation_names, row.n_relations > 3 ? ", ..." : "");
         goto fail;
     }
     res->schema_version_before = version;

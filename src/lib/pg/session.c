@@ -56,9 +56,12 @@ static int refuse_read_only(pg_store *s, pb_err *err)
     bool is_standby = standby != NULL && strcmp(standby, "on") == 0;
     if (!is_standby && (ro == NULL || strcmp(ro, "on") != 0))
         return 0;
-    return pb__err_set(err, PB_ECONNECT, "connect to %s: the server is read-only (%s)", s->where,
-                       is_standby ? "in_hot_standby=on: a standby"
-                                  : "default_transaction_read_only=on");
+    (void)pb__err_set(err, PB_ECONNECT, "connect to %s: the server is read-only (%s)", s->where,
+                      is_standby ? "in_hot_standby=on: a standby"
+                                 : "default_transaction_read_only=on");
+    if (err != NULL) /* what a write would have met: the CLI's exit code says refused */
+        pb__strlcpy(err->sqlstate, "25006", sizeof(err->sqlstate));
+    return PB_ECONNECT;
 }
 
 /* A non-blocking connect (PQconnectStartParams + PQconnectPoll), so a daemon waiting for

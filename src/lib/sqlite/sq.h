@@ -5,7 +5,10 @@
 #ifndef PB_SQ_H
 #define PB_SQ_H
 
+#include <signal.h>
 #include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
 
 #include <sqlite3.h>
 
@@ -31,6 +34,10 @@ enum {
     ST_COUNT
 };
 
+/* PRAGMA application_id of the files prebuilds creates: "pbdb". */
+#define PB__SQ_APP_ID      0x70626462
+#define PB__SQ_APP_ID_TEXT "1885496418"
+
 /* The cached statements' SQL (pass.c). */
 extern const char *const pb__sq_stmt_sql[ST_COUNT];
 
@@ -39,9 +46,20 @@ typedef struct sqlite_store {
     sqlite3 *db;
     char *path;
     sqlite3_stmt *stmts[ST_COUNT];
+    /* the busy wait (conn.c): how long, since when, and whether to give up now */
+    int lock_timeout_ms; /* 0: no bound */
+    int64_t busy_since_ms;
+    volatile sig_atomic_t interrupted; /* set by pb_store_interrupt, even in a signal handler */
+    /* the file opened, so that one replaced or removed under us is noticed */
+    bool have_ident, replaced;
+    dev_t dev;
+    ino_t ino;
 } sqlite_store;
 
 int pb__sq_map_error(sqlite_store *s, int rc, const char *what, pb_err *err);
+/* 0 when the file is prebuilds' own; PB_ENOSCHEMA when it is empty, PB_ESCHEMA when it is
+ * someone else's (schema.c). `what` names the refused call. */
+int pb__sq_require_own(sqlite_store *s, const char *what, pb_err *err);
 /* The cached statement `id`, prepared on first use and reset/cleared for reuse. */
 int pb__sq_stmt_get(sqlite_store *s, int id, sqlite3_stmt **out, pb_err *err);
 void pb__sq_stmt_done(sqlite3_stmt *st);
@@ -71,7 +89,9 @@ int pb__sq_list(pb_store *base, pb_obj_kind kind, const char *parent_id, pb_obj_
                 pb_err *err);
 int pb__sq_remove(pb_store *base, const pb_target *t, pb_row_kind kind, const char *org_id,
                   size_t *n_removed, pb_err *err);
-int pb__sq_find_org(pb_store *base, const char *id_or_name, char out[PB_UUID_LEN + 1], pb_err *err);
+int pb__sq_admin_check(pb_store *base, const char *what, pb_err *err);
+int pb__sq_resolve(pb_store *base, pb_obj_kind kind, const char *ref, const pb_ref_scope *scope,
+                   char out[PB_UUID_LEN + 1], pb_err *err);
 int pb__sq_seed(pb_store *base, const pb_target *t, const pb_seed_opts *o, pb_seed_result *res,
                 pb_err *err);
 

@@ -24,4 +24,23 @@ SELECT
     -- whether this session may become that owner: a superuser, or a member of the role
     (SELECT rolsuper FROM pg_roles WHERE rolname = current_user)
       OR coalesce((SELECT pg_has_role(current_user, c.relowner, 'MEMBER') FROM pg_class c
-                   WHERE c.oid = to_regclass('template_version_presets')), false) AS can_own
+                   WHERE c.oid = to_regclass('template_version_presets')), false) AS can_own,
+    -- tables (and views) of anyone else, in any schema but the system's and not an
+    -- extension's: init creates its own schema only beside nothing, unless asked
+    (SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+     WHERE c.relkind IN ('r', 'p', 'v', 'm', 'f')
+       AND n.nspname NOT IN ('pg_catalog', 'information_schema')
+       AND n.nspname NOT LIKE 'pg\_toast%' AND n.nspname NOT LIKE 'pg\_temp%'
+       AND c.relname NOT LIKE 'prebuilds\_%'
+       AND NOT EXISTS (SELECT FROM pg_depend d WHERE d.classid = 'pg_class'::regclass
+                       AND d.objid = c.oid AND d.deptype = 'e')) AS n_relations,
+    (SELECT string_agg(name, ', ') FROM (
+       SELECT quote_ident(n.nspname) || '.' || quote_ident(c.relname) AS name
+       FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+       WHERE c.relkind IN ('r', 'p', 'v', 'm', 'f')
+         AND n.nspname NOT IN ('pg_catalog', 'information_schema')
+         AND n.nspname NOT LIKE 'pg\_toast%' AND n.nspname NOT LIKE 'pg\_temp%'
+         AND c.relname NOT LIKE 'prebuilds\_%'
+         AND NOT EXISTS (SELECT FROM pg_depend d WHERE d.classid = 'pg_class'::regclass
+                         AND d.objid = c.oid AND d.deptype = 'e')
+       ORDER BY 1 LIMIT 3) t) AS relation_names
