@@ -82,10 +82,11 @@ static cli_cmd commands[] = {
      "the reconciliation daemon",
      "Reconcile continuously: a full pass every interval (+/-10% jitter), a pass for the\n"
      "organizations PostgreSQL notifies (--listen), one leader among replicas, reconnects\n"
-     "with backoff when the database goes away. Signals: SIGTERM/SIGINT stop (a pass in\n"
-     "flight is cancelled and rolled back, exit 0 within 2 s); SIGHUP reloads the\n"
-     "configuration (kept when invalid); SIGUSR1 runs a full pass now. systemd:\n"
-     "Type=notify (READY=1, STATUS=, STOPPING=1, WATCHDOG=1).",
+     "with backoff when the database goes away (with a multi-host URL and\n"
+     "target_session_attrs=read-write, to whichever server is the primary now). Signals:\n"
+     "SIGTERM/SIGINT stop (a pass in flight is cancelled and rolled back, exit 0 within\n"
+     "2 s); SIGHUP reloads the configuration (kept when invalid); SIGUSR1 runs a full pass\n"
+     "now. systemd: Type=notify (READY=1, STATUS=, STOPPING=1, WATCHDOG=1).",
      {{NULL, NULL, NULL, 0}}, /* filled from config.c's table */
      cmd_run_cli,
      false},
