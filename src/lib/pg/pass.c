@@ -1,25 +1,40 @@
-/* PostgreSQL backend, the pass: the status statement in its two forms (the platform's
- * tables, or our summary of configured templates) and the set-based writes, all prepared once
- * per connection and sent through pb__pg_run_pipeline. */
+/* PostgreSQL backend, the pass: the status statement in its two forms (a probe that works on
+ * any database, and the native read of our summary of configured templates) and the
+ * set-based writes, all prepared once per connection and sent through pb__pg_run_pipeline. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "pg.h"
 
-/* The status columns of one organization; the last four columns are the pass facts row's. */
-#define STATUS_SELECT                                                                              \
-    "SELECT o.id, o.name,"                                                                         \
-    " EXISTS (SELECT 1 FROM organization_members om"                                               \
-    "  WHERE om.organization_id = o.id AND om.user_id = $1::uuid),"                                \
-    " g.id,"                                                                                       \
-    " g.id IS NOT NULL AND EXISTS (SELECT 1 FROM group_members gm"                                 \
-    "  WHERE gm.group_id = g.id AND gm.user_id = $1::uuid),"                                       \
-    " NULL::int, NULL::boolean, NULL::boolean, NULL::boolean"
+/* The status statement comes in two forms, each for all organizations and for some.
+ *
+ * The probe form (PST_STATUS_*) works on any database: with or without our
+ * configured-templates summary, readable or not. A statement cannot name a table that may
+ * not exist, so the question "which organizations qualify" is asked through query_to_xml,
+ * as a text chosen when the statement runs: of the summary when this session may read it,
+ * of the platform's tables otherwise. Its answer (the organization ids, in one XML
+ * element) is joined back here. The dynamic query runs in the statement's snapshot and is
+ * planned on its own, so its scans of the platform's tables may use parallel workers
+ * (query_to_xml itself keeps the outer statement serial).
+ *
+ * The summary form (PST_SUMMARY_*) asks the summary natively, without that detour: a
+ * session runs it once a probe found the summary readable and trusted.
+ *
+ * Both start from what qualifies and join the membership facts to it set by set, as the
+ * reference does, instead of probing organization by organization; both end with the
+ * facts row (organization id NULL): col 2 whether the summary is readable, col 5 the
+ * prebuilds user, col 6 the pause switch, col 7 the summary trusted, col 8 changes pending. */
 
-#define STATUS_FROM                                                                                \
-    " FROM organizations o"                                                                        \
+/* The membership facts of the qualifying organizations. The three lookups are unique
+ * (primary key; UNIQUE (name, organization_id); UNIQUE (user_id, group_id)): one row each. */
+#define STATUS_SELECT                                                                              \
+    "SELECT o.id, o.name, om.user_id IS NOT NULL, g.id, gm.user_id IS NOT NULL,"                   \
+    " NULL::int, NULL::boolean, NULL::boolean, NULL::boolean"
+#define LOOKUPS                                                                                    \
+    " LEFT JOIN organization_members om ON om.organization_id = o.id AND om.user_id = $1::uuid"    \
     " LEFT JOIN groups g ON g.organization_id = o.id AND g.name = $2::text"                        \
+    " LEFT JOIN group_members gm ON gm.group_id = g.id AND gm.user_id = $1::uuid"                  \
     " WHERE NOT o.deleted"
 
 /* The prebuilds user: 0 missing, 1 soft-deleted, 2 usable. */
@@ -27,73 +42,107 @@
     "coalesce((SELECT CASE WHEN u.deleted THEN 1 ELSE 2 END FROM users u"                          \
     " WHERE u.id = $1::uuid), 0)"
 
-/* The platform's pause switch. An older platform schema may lack site_configs, and a
- * statement cannot name a table that may not exist, so the row is read through
- * query_to_xml only when the table is there (a missing privilege is still an error: the
- * switch is never ignored silently). The value is matched, not parsed: a value that is not
- * JSON does not fail our statement. */
+/* The platform's pause switch. An older platform schema may lack site_configs, so the row
+ * is read through query_to_xml only when the table is there (a missing privilege is still
+ * an error: the switch is never ignored silently). The value is matched, not parsed: a
+ * value that is not JSON does not fail our statement. */
 #define PAUSED                                                                                     \
     "CASE WHEN to_regclass('site_configs') IS NULL THEN false ELSE"                                \
     " query_to_xml('SELECT value FROM site_configs WHERE key = ''prebuilds_settings''',"           \
     " false, false, '')::text ~ '\"reconciliation_paused\"\\s*:\\s*true' END"
 
-/* Which organizations qualify, read from the production tables: what runs on a database
- * without our summary (a Coder database before `init --summary`). */
-#define QUALIFY_TABLES                                                                             \
-    "EXISTS (SELECT 1 FROM templates t"                                                            \
-    " JOIN template_versions tv ON tv.template_id = t.id"                                          \
-    " JOIN template_version_presets p ON p.template_version_id = tv.id"                            \
-    " WHERE t.organization_id = o.id AND NOT t.deleted AND p.desired_instances IS NOT NULL)"
+/* Which organizations qualify, from the platform's tables (R restricts the templates `t`):
+ * joined up from the configured presets, as the reference does, so each table is read once
+ * whatever the shape of the data (probing organization by organization scans the presets
+ * once per organization: there is no index to find a version's presets), and the big join
+ * may run in parallel. Templates are deduplicated before they are looked up. */
+#define TABLES_ORGS(R)                                                                             \
+    "SELECT t.organization_id FROM templates t JOIN (SELECT DISTINCT tv.template_id"               \
+    " FROM template_version_presets p JOIN template_versions tv"                                   \
+    " ON tv.id = p.template_version_id WHERE p.desired_instances IS NOT NULL) x"                   \
+    " ON x.template_id = t.id WHERE NOT t.deleted" R
 
-/* The tables form's facts row also says whether this session may read the summary (its
- * objects are readable); the summary form checks the rest itself, on every pass. */
-#define TABLES_FACTS                                                                               \
-    " UNION ALL SELECT NULL, NULL, NULL, NULL, NULL, " USER_STATE ", " PAUSED ","                  \
-    " coalesce(has_table_privilege(to_regclass('prebuilds_configured_templates'), 'SELECT')"       \
-    " AND has_table_privilege(to_regclass('prebuilds_summary_changes'), 'SELECT')"                 \
-    " AND has_sequence_privilege(to_regclass('prebuilds_summary_faults'), 'SELECT'), false),"      \
-    " false"
-
-/* The summary form. The summary holds the templates with a configured preset as of its last
- * fold; the changes log names the versions and templates written since. So a template
- * counts if it is in the summary and no change names it, or if a change names it and a
- * recount finds a configured preset now. The summary is trusted only while its five
- * triggers fire and none of them ever failed; otherwise the tables are read, in this same
- * statement. */
-#define SUMMARY_WITH                                                                               \
-    "WITH changed AS MATERIALIZED ("                                                               \
-    " SELECT tv.template_id FROM prebuilds_summary_changes c"                                      \
-    "  JOIN template_versions tv ON tv.id = c.version_id WHERE tv.template_id IS NOT NULL"         \
+/* The summary holds the templates with a configured preset as of its last fold; the changes
+ * log names the versions and templates written since. So a template counts if it is in the
+ * summary and no change names it, or if a change names it and a recount finds a configured
+ * preset now. The summary is trusted only while its five triggers fire and none of them
+ * ever failed; otherwise the tables are read. Q is the quote of the text this goes in. */
+#define SUMMARY_CHANGED(Q)                                                                         \
+    "changed AS MATERIALIZED (SELECT tv.template_id FROM prebuilds_summary_changes c"              \
+    " JOIN template_versions tv ON tv.id = c.version_id WHERE tv.template_id IS NOT NULL"          \
     " UNION SELECT c.template_id FROM prebuilds_summary_changes c"                                 \
-    "  WHERE c.template_id IS NOT NULL),"                                                          \
-    " recounted AS MATERIALIZED ("                                                                 \
-    " SELECT DISTINCT tv.template_id FROM template_version_presets p"                              \
-    "  JOIN template_versions tv ON tv.id = p.template_version_id"                                 \
-    "  WHERE p.desired_instances IS NOT NULL"                                                      \
-    "  AND tv.template_id IN (SELECT template_id FROM changed)"                                    \
-    "  AND EXISTS (SELECT 1 FROM prebuilds_summary_changes)),"                                     \
-    " facts AS MATERIALIZED (SELECT"                                                               \
-    " (SELECT NOT is_called FROM prebuilds_summary_faults)"                                        \
-    " AND (SELECT count(*) FROM pg_trigger WHERE tgrelid IN"                                       \
-    "  (to_regclass('template_versions'), to_regclass('template_version_presets'))"                \
-    "  AND tgname LIKE 'prebuilds\\_summary\\_%' AND tgenabled IN ('O', 'A')) = 5 AS trusted,"     \
-    " EXISTS (SELECT 1 FROM prebuilds_summary_changes) AS pending) "
+    " WHERE c.template_id IS NOT NULL),"                                                           \
+    " f AS MATERIALIZED (SELECT (SELECT NOT is_called FROM prebuilds_summary_faults) AND"          \
+    " (SELECT count(*) FROM pg_trigger WHERE tgrelid IN (to_regclass(" Q "template_versions" Q     \
+    "), to_regclass(" Q "template_version_presets" Q ")) AND starts_with(tgname::text, " Q         \
+    "prebuilds_summary_" Q ") AND tgenabled IN (" Q "O" Q ", " Q "A" Q ")) = 5 AS trusted,"        \
+    " EXISTS (SELECT 1 FROM prebuilds_summary_changes) AS pending)"
 
-#define QUALIFY_SUMMARY                                                                            \
-    "((SELECT trusted FROM facts) AND ("                                                           \
-    " EXISTS (SELECT 1 FROM prebuilds_configured_templates c JOIN templates t"                     \
-    "  ON t.id = c.template_id WHERE t.organization_id = o.id AND NOT t.deleted"                   \
-    "  AND c.template_id NOT IN (SELECT template_id FROM changed))"                                \
-    " OR o.id IN (SELECT t.organization_id FROM templates t WHERE NOT t.deleted"                   \
-    "  AND t.id IN (SELECT template_id FROM recounted)))"                                          \
-    " OR NOT (SELECT trusted FROM facts) AND " QUALIFY_TABLES ")"
+/* The organizations the summary says qualify (R restricts the templates `t`). */
+#define SUMMARY_ORGS(R)                                                                            \
+    "SELECT t.organization_id FROM prebuilds_configured_templates c"                               \
+    " JOIN templates t ON t.id = c.template_id WHERE NOT t.deleted" R                              \
+    " AND c.template_id NOT IN (SELECT template_id FROM changed) AND (SELECT trusted FROM f)"      \
+    " UNION SELECT t.organization_id FROM templates t WHERE NOT t.deleted" R                       \
+    " AND (SELECT trusted AND pending FROM f) AND t.id IN (SELECT tv.template_id"                  \
+    " FROM template_version_presets p JOIN template_versions tv"                                   \
+    " ON tv.id = p.template_version_id WHERE p.desired_instances IS NOT NULL"                      \
+    " AND tv.template_id IN (SELECT template_id FROM changed))"                                    \
+    " UNION " TABLES_ORGS(R) " AND NOT (SELECT trusted FROM f)"
 
-#define SUMMARY_FACTS                                                                              \
-    " UNION ALL SELECT NULL, NULL, NULL, NULL, NULL, " USER_STATE ", " PAUSED ","                  \
-    " (SELECT trusted FROM facts), (SELECT pending FROM facts)"
+/* ---- the probe form ---- */
 
-#define BY_IDS  " AND o.id = ANY ($3::uuid[])"
-#define ORDERED " ORDER BY 2, 1" /* name, id; the facts row (NULLs) sorts last */
+/* The dynamic queries, as text literals of the statement (their quotes doubled). Each
+ * returns one row: trusted, pending and the qualifying organization ids, comma-joined. */
+#define PROBE_SUMMARY(R)                                                                           \
+    "'WITH " SUMMARY_CHANGED("''") " SELECT trusted, pending,"                                     \
+                                   " (SELECT string_agg(id::text, '','') FROM (" SUMMARY_ORGS(     \
+                                       R) ") q(id)) AS orgs FROM f'"
+#define PROBE_TABLES(R)                                                                            \
+    "'SELECT (SELECT string_agg(id::text, '','') FROM (SELECT DISTINCT organization_id"            \
+    " FROM (" TABLES_ORGS(R) ") a) q(id)) AS orgs'"
+
+#define SUMMARY_READABLE                                                                           \
+    "coalesce(has_table_privilege(to_regclass('prebuilds_configured_templates'), 'SELECT')"        \
+    " AND has_table_privilege(to_regclass('prebuilds_summary_changes'), 'SELECT')"                 \
+    " AND has_sequence_privilege(to_regclass('prebuilds_summary_faults'), 'SELECT'), false)"
+#define XML_VALUE(tag) "split_part(split_part(x, '<" tag ">', 2), '</" tag ">', 1)"
+
+/* QUERY is the text query_to_xml runs; O restricts the organizations `o`. */
+#define PROBE(QUERY, O)                                                                            \
+    "WITH s AS MATERIALIZED (SELECT " SUMMARY_READABLE " AS readable),"                            \
+    " x AS MATERIALIZED (SELECT readable, query_to_xml(" QUERY ", false, false, '')::text AS x"    \
+    " FROM s),"                                                                                    \
+    " f AS MATERIALIZED (SELECT readable, readable AND " XML_VALUE(                                \
+        "trusted") " = 'true'"                                                                     \
+                   " AS trusted, " XML_VALUE(                                                      \
+                       "pending") " = 'true' AS pending,"                                          \
+                                  " nullif(" XML_VALUE(                                            \
+                                      "orgs") ", '') AS orgs FROM x) " STATUS_SELECT               \
+                                              " FROM organizations o JOIN "                        \
+                                              "string_to_table((SELECT orgs FROM f), ',') AS "     \
+                                              "q(id)"                                              \
+                                              " ON q.id::uuid = o.id" LOOKUPS O                    \
+                                              " UNION ALL SELECT NULL, NULL, readable, NULL, "     \
+                                              "NULL, " USER_STATE ", " PAUSED                      \
+                                              ", trusted, pending FROM f ORDER BY 2, 1"
+
+#define PROBE_ALL_QUERY                                                                            \
+    "CASE WHEN readable THEN " PROBE_SUMMARY("") " ELSE " PROBE_TABLES("") " END"
+/* Some organizations: the dynamic query is restricted too, the ids quoted by format(). */
+#define PROBE_SOME_QUERY                                                                           \
+    "format(CASE WHEN readable THEN " PROBE_SUMMARY("%1$s") " ELSE " PROBE_TABLES(                 \
+        "%1$s") " END, format(' AND t.organization_id = ANY (%L::uuid[])', ($3::uuid[])::text))"
+
+/* ---- the summary form ---- */
+
+#define SUMMARY(R, O)                                                                              \
+    "WITH " SUMMARY_CHANGED("'") ", q AS (" SUMMARY_ORGS(                                          \
+        R) ") " STATUS_SELECT " FROM organizations o JOIN q ON q.organization_id = o.id" LOOKUPS O \
+           " UNION ALL SELECT NULL, NULL, true, NULL, NULL, " USER_STATE ", " PAUSED ","           \
+           " trusted, pending FROM f ORDER BY 2, 1"
+
+#define BY_IDS " AND o.id = ANY ($3::uuid[])"
 
 /* The writes skip everything when the user is gone or the switch went on since the read. */
 #define WRITE_ALLOWED                                                                              \
@@ -101,15 +150,12 @@
     " AND NOT (" PAUSED ")"
 
 const pb__pg_stmt pb__pg_stmts[PST_COUNT] = {
-    [PST_STATUS_ALL] = {"pb_status_all",
-                        STATUS_SELECT STATUS_FROM " AND " QUALIFY_TABLES TABLES_FACTS ORDERED},
-    /* A separate statement for the filtered form, so each gets its own good plan. */
-    [PST_STATUS_SOME] = {"pb_status_some", STATUS_SELECT STATUS_FROM
-                         " AND " QUALIFY_TABLES BY_IDS TABLES_FACTS ORDERED},
-    [PST_SUMMARY_ALL] = {"pb_summary_all", SUMMARY_WITH STATUS_SELECT STATUS_FROM
-                         " AND " QUALIFY_SUMMARY SUMMARY_FACTS ORDERED},
-    [PST_SUMMARY_SOME] = {"pb_summary_some", SUMMARY_WITH STATUS_SELECT STATUS_FROM
-                          " AND " QUALIFY_SUMMARY BY_IDS SUMMARY_FACTS ORDERED},
+    [PST_STATUS_ALL] = {"pb_status_all", PROBE(PROBE_ALL_QUERY, "")},
+    /* Separate statements for some organizations, so each gets its own good plan. */
+    [PST_STATUS_SOME] = {"pb_status_some", PROBE(PROBE_SOME_QUERY, BY_IDS)},
+    [PST_SUMMARY_ALL] = {"pb_summary_all", SUMMARY("", "")},
+    [PST_SUMMARY_SOME] = {"pb_summary_some",
+                          SUMMARY(" AND t.organization_id = ANY ($3::uuid[])", BY_IDS)},
     /* Memberships and groups in one statement. Organizations deleted since the status
      * read are skipped by the join; rows others inserted meanwhile are conflicts. */
     [PST_WRITE_ORG] = {"pb_write_org",
@@ -179,9 +225,8 @@ typedef struct status_ctx {
     pb_status_cb cb;
     void *arg;
     pb_err *err;
-    bool tables_form;
     pb_status_info *info;
-    bool summary_readable; /* the tables form's probe */
+    bool use_summary; /* the facts say: the next pass may run the summary form */
 } status_ctx;
 
 static bool is_true(const PGresult *res, int row, int col)
@@ -195,14 +240,11 @@ static void status_facts(status_ctx *ctx, const PGresult *res, int r)
     long user = strtol(PQgetvalue(res, r, 5), NULL, 10);
     ctx->info->user = user == 2 ? PB_USER_OK : user == 1 ? PB_USER_DELETED : PB_USER_MISSING;
     ctx->info->paused = is_true(res, r, 6);
-    if (ctx->tables_form) {
-        ctx->summary_readable = is_true(res, r, 7);
-        return;
-    }
-    bool trusted = is_true(res, r, 7);
-    ctx->info->summary_used = trusted;
-    ctx->info->summary_untrusted = !trusted;
-    ctx->info->summary_pending = trusted && is_true(res, r, 8);
+    bool readable = is_true(res, r, 2), trusted = is_true(res, r, 7);
+    ctx->info->summary_used = readable && trusted;
+    ctx->info->summary_untrusted = readable && !trusted;
+    ctx->info->summary_pending = readable && trusted && is_true(res, r, 8);
+    ctx->use_summary = readable && trusted;
 }
 
 static int status_rows(const PGresult *res, int item, void *arg)
@@ -253,14 +295,13 @@ int pb__pg_status(pb_store *base, const pb_target *t, const char *const *ids, si
         .single_row = true,
         .what = "read status",
     };
-    status_ctx ctx = {
-        .cb = cb, .arg = arg, .err = err, .tables_form = !summary, .info = &s->base.last};
+    status_ctx ctx = {.cb = cb, .arg = arg, .err = err, .info = &s->base.last};
     int rc = pb__pg_run_pipeline(s, &item, 1, status_rows, &ctx, err);
     pb__free(ids_arr);
-    if (!summary && rc == 0 && ctx.summary_readable)
-        s->summary = true; /* from the next pass on */
-    else if (summary && (rc == PB_ENOSCHEMA || rc == PB_EPRIVILEGE))
-        s->summary = false; /* dropped or revoked under us: the next pass reads the tables */
+    if (rc == 0)
+        s->summary = ctx.use_summary; /* the form of the next pass */
+    else if (rc == PB_ENOSCHEMA || rc == PB_EPRIVILEGE)
+        s->summary = false; /* dropped or revoked under us: the next pass probes again */
     return rc;
 }
 
