@@ -92,14 +92,16 @@ static int check_facts(pb_store *s, const pb_target *t, pb_report *r, pb_status_
     return 0;
 }
 
-/* The plan's writes, set-based, with the names of the organizations for `o->added`. */
-static int write_plan(pb_store *s, const pb_target *t, const pb_reconcile_opts *o,
-                      const pb_plan *plan, pb_report *r, pb_err *err)
+/* The plan's writes, set-based, with the names of the organizations for `o->added`. The
+ * plan is sorted by id in place: the id lists come out sorted at no cost, and the names of
+ * the added rows are found without a copy of the plan. */
+static int write_plan(pb_store *s, const pb_target *t, const pb_reconcile_opts *o, pb_plan *plan,
+                      pb_report *r, pb_err *err)
 {
     const char **member_ids = NULL, **group_ids = NULL, **gm_ids = NULL;
     size_t n_member = 0, n_group = 0, n_gm = 0;
-    pb_plan_org *by_id = NULL;
     int rc;
+    qsort(plan->orgs, plan->n_orgs, sizeof(*plan->orgs), cmp_org_id);
     if ((rc = pb_plan_org_ids(plan, PB_ROW_MEMBER, &member_ids, &n_member)) != 0 ||
         (rc = pb_plan_org_ids(plan, PB_ROW_GROUP, &group_ids, &n_group)) != 0 ||
         (rc = pb_plan_org_ids(plan, PB_ROW_GROUP_MEMBER, &gm_ids, &n_gm)) != 0) {
@@ -114,17 +116,7 @@ static int write_plan(pb_store *s, const pb_target *t, const pb_reconcile_opts *
         .group_member_orgs = gm_ids,
         .n_group_member_orgs = n_gm,
     };
-    added_ctx actx = {o, NULL, plan->n_orgs};
-    if (o->added != NULL) {
-        by_id = pb__calloc(plan->n_orgs, sizeof(*by_id));
-        if (by_id == NULL) {
-            rc = pb__err_set(err, PB_ENOMEM, "plan: out of memory");
-            goto out;
-        }
-        memcpy(by_id, plan->orgs, plan->n_orgs * sizeof(*by_id)); /* names stay the plan's */
-        qsort(by_id, plan->n_orgs, sizeof(*by_id), cmp_org_id);
-        actx.by_id = by_id;
-    }
+    added_ctx actx = {o, plan->orgs, plan->n_orgs};
     pb_write_result res;
     rc = pb_store_apply(s, t, &w, o->added != NULL ? forward_added : NULL, &actx, &res, err);
     if (rc == 0) {
@@ -133,7 +125,6 @@ static int write_plan(pb_store *s, const pb_target *t, const pb_reconcile_opts *
         r->group_memberships_added = res.group_memberships_added;
     }
 out:
-    pb__free(by_id);
     pb__free(member_ids);
     pb__free(group_ids);
     pb__free(gm_ids);

@@ -149,6 +149,11 @@
     " AND EXISTS (SELECT 1 FROM users u WHERE u.id = $1::uuid AND NOT u.deleted)"                  \
     " AND NOT (" PAUSED ")"
 
+/* The organizations of an id list parameter, as ids_base64 encodes it. */
+#define IDS(P)                                                                                     \
+    "(SELECT encode(substring(d.b FROM i * 16 + 1 FOR 16), 'hex')::uuid"                           \
+    " FROM decode(" P "::text, 'base64') AS d(b), generate_series(0, length(d.b) / 16 - 1) AS i)"
+
 const pb__pg_stmt pb__pg_stmts[PST_COUNT] = {
     [PST_STATUS_ALL] = {"pb_status_all", PROBE(PROBE_ALL_QUERY, "")},
     /* Separate statements for some organizations, so each gets its own good plan. */
@@ -158,34 +163,37 @@ const pb__pg_stmt pb__pg_stmts[PST_COUNT] = {
                           SUMMARY(" AND t.organization_id = ANY ($3::uuid[])", BY_IDS)},
     /* Memberships and groups in one statement. Organizations deleted since the status
      * read are skipped by the join; rows others inserted meanwhile are conflicts. */
-    [PST_WRITE_ORG] = {"pb_write_org",
-                       "WITH m AS ("
-                       " INSERT INTO organization_members"
-                       " (organization_id, user_id, created_at, updated_at, roles)"
-                       " SELECT o.id, $1::uuid, now(), now(), '{}'::text[] FROM organizations o"
-                       " WHERE o.id = ANY ($2::uuid[]) AND NOT o.deleted" WRITE_ALLOWED
-                       " ORDER BY o.id ON CONFLICT DO NOTHING RETURNING organization_id),"
-                       " g AS ("
-                       " INSERT INTO groups"
-                       " (id, name, organization_id, display_name, avatar_url, quota_allowance)"
-                       " SELECT gen_random_uuid(), $3::text, o.id, $4::text, '', 0"
-                       " FROM organizations o"
-                       " WHERE o.id = ANY ($5::uuid[]) AND NOT o.deleted" WRITE_ALLOWED
-                       " ORDER BY o.id ON CONFLICT DO NOTHING RETURNING organization_id)"
-                       " SELECT 1, organization_id FROM m"
-                       " UNION ALL SELECT 2, organization_id FROM g"},
+    [PST_WRITE_ORG] =
+        {"pb_write_org",
+         "WITH m AS ("
+         " INSERT INTO organization_members"
+         " (organization_id, user_id, created_at, updated_at, roles)"
+         " SELECT o.id, $1::uuid, now(), now(), '{}'::text[] FROM organizations o"
+         " WHERE o.id IN " IDS(
+             "$2") " AND NOT o.deleted" WRITE_ALLOWED
+                   " ORDER BY o.id ON CONFLICT DO NOTHING RETURNING organization_id),"
+                   " g AS ("
+                   " INSERT INTO groups"
+                   " (id, name, organization_id, display_name, avatar_url, quota_allowance)"
+                   " SELECT gen_random_uuid(), $3::text, o.id, $4::text, '', 0"
+                   " FROM organizations o"
+                   " WHERE o.id IN " IDS(
+                       "$5") " AND NOT o.deleted" WRITE_ALLOWED
+                             " ORDER BY o.id ON CONFLICT DO NOTHING RETURNING organization_id)"
+                             " SELECT 1, organization_id FROM m"
+                             " UNION ALL SELECT 2, organization_id FROM g"},
     /* A later statement, so a later snapshot: it sees the groups inserted just above and
      * any group another reconciler committed meanwhile, and joins them by name. */
-    [PST_WRITE_GROUP_MEMBER] =
-        {"pb_write_group_member",
-         "WITH gm AS ("
-         " INSERT INTO group_members (user_id, group_id)"
-         " SELECT $1::uuid, g.id FROM groups g"
-         " WHERE g.organization_id = ANY ($3::uuid[]) AND g.name = $2::text" WRITE_ALLOWED
-         " ORDER BY g.organization_id"
-         " ON CONFLICT DO NOTHING RETURNING group_id)"
-         " SELECT 4, g.organization_id FROM gm"
-         " JOIN groups g ON g.id = gm.group_id"},
+    [PST_WRITE_GROUP_MEMBER] = {"pb_write_group_member",
+                                "WITH gm AS ("
+                                " INSERT INTO group_members (user_id, group_id)"
+                                " SELECT $1::uuid, g.id FROM groups g"
+                                " WHERE g.organization_id IN " IDS(
+                                    "$3") " AND g.name = $2::text" WRITE_ALLOWED
+                                          " ORDER BY g.organization_id"
+                                          " ON CONFLICT DO NOTHING RETURNING group_id)"
+                                          " SELECT 4, g.organization_id FROM gm"
+                                          " JOIN groups g ON g.id = gm.group_id"},
     /* Fold the changes log into the summary, under our own advisory lock (two folds never
      * interleave) and with a snapshot taken after it: every change the statement deletes is
      * counted by it; later ones stay in the log for the next fold. */
@@ -348,13 +356,52 @@ static int apply_rows(const PGresult *res, int item, void *arg)
     return 0;
 }
 
+/* An id list as one parameter: each id's 16 bytes, base64-encoded, 22 characters where its
+ * text takes 37. libpq copies the parameters once more into its output buffer, so this is
+ * most of what a large write holds. The ids are canonical UUIDs (the status read them). */
+static char *ids_base64(const char *const *ids, size_t n)
+{
+    static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    char *out = pb__malloc((n * 16 + 2) / 3 * 4 + 1);
+    if (out == NULL)
+        return NULL;
+    size_t len = 0;
+    unsigned long acc = 0;
+    int have = 0;
+    for (size_t i = 0; i < n; i++) {
+        for (const char *c = ids[i]; c[0] != '\0' && c[1] != '\0'; c++) {
+            if (*c == '-')
+                continue;
+            int hi = c[0] <= '9' ? c[0] - '0' : (c[0] | 0x20) - 'a' + 10;
+            int lo = c[1] <= '9' ? c[1] - '0' : (c[1] | 0x20) - 'a' + 10;
+            acc = (acc << 8) | (unsigned long)(hi << 4 | lo);
+            c++;
+            if (++have == 3) {
+                for (int k = 18; k >= 0; k -= 6)
+                    out[len++] = b64[(acc >> k) & 63];
+                acc = 0;
+                have = 0;
+            }
+        }
+    }
+    if (have > 0) {
+        acc <<= 8 * (3 - have);
+        for (int k = 18; k >= 18 - 6 * have; k -= 6)
+            out[len++] = b64[(acc >> k) & 63];
+        for (int k = have; k < 3; k++)
+            out[len++] = '=';
+    }
+    out[len] = '\0';
+    return out;
+}
+
 int pb__pg_apply(pb_store *base, const pb_target *t, const pb_write_set *w, pb_added_cb added,
                  void *added_arg, pb_write_result *res, pb_err *err)
 {
     pg_store *s = (pg_store *)base;
-    char *member_arr = pb__ids_pgarray(w->member_orgs, w->n_member_orgs);
-    char *group_arr = pb__ids_pgarray(w->group_orgs, w->n_group_orgs);
-    char *gm_arr = pb__ids_pgarray(w->group_member_orgs, w->n_group_member_orgs);
+    char *member_arr = ids_base64(w->member_orgs, w->n_member_orgs);
+    char *group_arr = ids_base64(w->group_orgs, w->n_group_orgs);
+    char *gm_arr = ids_base64(w->group_member_orgs, w->n_group_member_orgs);
     int rc;
     if (member_arr == NULL || group_arr == NULL || gm_arr == NULL) {
         rc = pb__err_set(err, PB_ENOMEM, "apply: out of memory");
@@ -367,6 +414,7 @@ int pb__pg_apply(pb_store *base, const pb_target *t, const pb_write_set *w, pb_a
             .stmt = PST_WRITE_ORG,
             .n_params = 5,
             .params = {t->user_id, member_arr, t->group_name, t->group_display_name, group_arr},
+            .single_row = true, /* streamed: nothing grows with the drift here */
             .what = "insert organization memberships and groups",
         };
     if (w->n_group_member_orgs > 0)
@@ -374,6 +422,7 @@ int pb__pg_apply(pb_store *base, const pb_target *t, const pb_write_set *w, pb_a
             .stmt = PST_WRITE_GROUP_MEMBER,
             .n_params = 3,
             .params = {t->user_id, t->group_name, gm_arr},
+            .single_row = true,
             .what = "insert group memberships",
         };
     apply_ctx ctx = {res, added, added_arg};
