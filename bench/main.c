@@ -1,243 +1,251 @@
-/* pb_bench: seeds data sets, runs the three strategies on both backends pass by pass in
- * worker processes, compares the status statement with the reference's, and writes the
- * results. `smoke` runs the same code at toy size and checks the counts, for `make test`. */
+/* pb_bench: builds each shape of data on both backends, measures the converged status
+ * statement (PostgreSQL: with nothing installed, then with the summary), the library's
+ * passes, and the CLI repairing 100% drift, and writes results.json. `smoke` does all of it
+ * at toy size and checks the counts. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/utsname.h>
+#include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
-#include "internal.h"
-#include "report.h"
-#include "run.h"
+#include <libpq-fe.h>
+#include <sqlite3.h>
 
-/* ---- command line ---- */
+#include "bench.h"
+
+/* The shapes of issue 12 and the growth curve (3 x 5 x 4, half configured, like "small"). */
+static const bench_shape full[] = {
+    {"small", "many small organizations", 10000, 3, 5, 4, 0.5, 0, true},
+    {"deep", "few organizations, deep history", 10, 100, 100, 3, 0, 5, false},
+    {"sparse", "many organizations, few with prebuilds", 5000, 4, 10, 2, 0.1, 0, false},
+    {"c10k", "curve", 170, 3, 5, 4, 0.5, 0, true},
+    {"c30k", "curve", 500, 3, 5, 4, 0.5, 0, true},
+    {"c100k", "curve", 1700, 3, 5, 4, 0.5, 0, true},
+    {"c300k", "curve", 5000, 3, 5, 4, 0.5, 0, true},
+    {"c1m", "curve", 17000, 3, 5, 4, 0.5, 0, true},
+    {"c3m", "curve", 50000, 3, 5, 4, 0.5, 0, true},
+};
+static const bench_shape smoke[] = {
+    {"small", "many small organizations", 40, 3, 2, 2, 0.5, 0, true},
+    {"deep", "few organizations, deep history", 3, 4, 6, 2, 0, 2, false},
+    {"sparse", "many organizations, few with prebuilds", 40, 2, 3, 2, 0.1, 0, false},
+    {"c1", "curve", 10, 3, 2, 2, 0.5, 0, true},
+};
+/* 100% drift: every organization has prebuilds and misses all three rows. */
+static const bench_shape drift_full = {"drift", "100% drift", 100000, 1, 1, 1, 1.0, 0, false};
+static const bench_shape drift_smoke = {"drift", "100% drift", 30, 1, 1, 1, 1.0, 0, false};
+
+static void progress(const bench_cfg *c, double t0, const char *what, const char *name,
+                     pb_backend b, const char *err)
+{
+    (void)c;
+    (void)fprintf(stderr, "[%7.1fs] %s %s on %s%s%s\n", (bench_now_ms() - t0) / 1e3, what, name,
+                  b == PB_BACKEND_PG ? "postgresql" : "sqlite", err ? ": " : "", err ? err : "");
+}
+
+static const char *backend_name(pb_backend b)
+{
+    return b == PB_BACKEND_PG ? "postgresql" : "sqlite";
+}
+
+/* One shape on one backend: seeded, measured, dropped. */
+static json_t *run_cell(const bench_cfg *c, const bench_shape *sh, pb_backend b, double t0)
+{
+    json_t *cell = json_pack("{s:s, s:s, s:b, s:s}", "shape", sh->name, "title", sh->title,
+                             "curve", sh->curve, "backend", backend_name(b));
+    char err[BENCH_ERR] = "";
+    bench_db db;
+    progress(c, t0, "seeding", sh->name, b, NULL);
+    int rc = db_create(c, sh, b, &db, cell, err);
+    static const char *const states[2] = {"nothing", "summary"};
+    for (int si = 0; si < 2 && rc == 0; si++) {
+        bool summary = si == 1 || b == PB_BACKEND_SQLITE;
+        if (si == 1 && b == PB_BACKEND_PG && (rc = db_install_summary(&db, err)) != 0)
+            break;
+        progress(c, t0, summary ? "measuring (summary)" : "measuring (nothing installed)",
+                 sh->name, b, NULL);
+        json_t *m = measure_status(c, &db, summary, err);
+        json_t *p = m != NULL ? measure_passes(c, &db, err) : NULL;
+        if (m == NULL || p == NULL) {
+            json_decref(m);
+            rc = -1;
+            break;
+        }
+        json_object_set_new(m, "passes", p);
+        json_object_set_new(cell, b == PB_BACKEND_SQLITE ? "summary" : states[si], m);
+        if (b == PB_BACKEND_SQLITE)
+            break; /* our own schema: the summary is always there */
+    }
+    if (rc != 0) {
+        progress(c, t0, "FAILED", sh->name, b, err);
+        json_object_set_new(cell, "failed", json_string(err));
+    }
+    db_drop(c, &db);
+    return cell;
+}
+
+static json_t *run_drift(const bench_cfg *c, const bench_shape *sh, pb_backend b, double t0)
+{
+    json_t *out = json_pack("{s:s}", "backend", backend_name(b));
+    char err[BENCH_ERR] = "";
+    bench_db db;
+    progress(c, t0, "seeding", sh->name, b, NULL);
+    int rc = db_create(c, sh, b, &db, out, err);
+    static const char *const oneshot[] = {"reconcile", "--json", NULL};
+    static const char *const daemon[] = {"run", "--once", "--metrics-addr", "off", NULL};
+    if (rc == 0 && (rc = db_drift_all(&db, err)) == 0) {
+        progress(c, t0, "repairing 100% drift (reconcile)", sh->name, b, NULL);
+        json_object_set_new(out, "oneshot", measure_cli(c, &db, oneshot));
+    }
+    if (rc == 0 && (rc = db_drift_all(&db, err)) == 0) {
+        progress(c, t0, "repairing 100% drift (run --once)", sh->name, b, NULL);
+        json_object_set_new(out, "daemon", measure_cli(c, &db, daemon));
+        json_object_set_new(out, "daemon_converged", measure_cli(c, &db, daemon));
+    }
+    if (rc != 0)
+        json_object_set_new(out, "failed", json_string(err));
+    db_drop(c, &db);
+    return out;
+}
+
+static json_t *machine(const bench_cfg *c)
+{
+    char line[512], cpu[256] = "", when[32];
+    FILE *f = fopen("/proc/cpuinfo", "r");
+    while (f != NULL && fgets(line, sizeof(line), f) != NULL)
+        if (strncmp(line, "model name", 10) == 0 && strchr(line, ':') != NULL) {
+            (void)snprintf(cpu, sizeof(cpu), "%s", strchr(line, ':') + 2);
+            cpu[strcspn(cpu, "\n")] = '\0';
+            break;
+        }
+    if (f != NULL)
+        fclose(f);
+    struct utsname u;
+    (void)uname(&u);
+    time_t now = time(NULL);
+    (void)strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", gmtime(&now));
+    json_t *m = json_pack("{s:s, s:s, s:i, s:I, s:s, s:s}", "date", when, "cpu", cpu, "cpus",
+                          (int)sysconf(_SC_NPROCESSORS_ONLN), "memory_mib",
+                          (json_int_t)(sysconf(_SC_PHYS_PAGES) / 1024 * sysconf(_SC_PAGESIZE) /
+                                       1024),
+                          "kernel", u.release, "sqlite", sqlite3_libversion());
+    PGconn *conn = c->pg != NULL ? PQconnectdb(c->pg) : NULL;
+    PGresult *r = conn != NULL ? PQexec(conn, "SELECT version(), current_setting('jit'),"
+                                              " current_setting('max_parallel_workers_per_gather'),"
+                                              " current_setting('shared_buffers'),"
+                                              " current_setting('work_mem')")
+                               : NULL;
+    if (PQresultStatus(r) == PGRES_TUPLES_OK)
+        json_object_set_new(m, "postgresql",
+                            json_pack("{s:s, s:s, s:s, s:s, s:s}", "version", PQgetvalue(r, 0, 0),
+                                      "jit", PQgetvalue(r, 0, 1), "parallel_workers_per_gather",
+                                      PQgetvalue(r, 0, 2), "shared_buffers", PQgetvalue(r, 0, 3),
+                                      "work_mem", PQgetvalue(r, 0, 4)));
+    PQclear(r);
+    PQfinish(conn);
+    return m;
+}
 
 static int usage(void)
 {
-    (void)fprintf(
-        stderr,
-        "usage: pb_bench run --out DIR [--pg CONNINFO] [--sqlite-dir DIR] [--sizes N,N,..]\n"
-        "                    [--passes N] [--rounds N] [--soak-passes N] [--rss-orgs N]\n"
-        "                    [--slow-pass-s S] [--max-pass-s S]\n"
-        "                    [--proposed FILE] [--keep 0|1] [--idle-passes N]\n"
-        "                    [--listen-samples N] [--prebuilds PATH]\n"
-        "       pb_bench smoke [--pg CONNINFO | --pg-file FILE] [--sqlite-dir DIR]\n");
+    (void)fprintf(stderr,
+                  "usage: pb_bench run|smoke --out DIR [--pg CONNINFO | --pg-file FILE]\n"
+                  "                [--sqlite-dir DIR] [--platform SCRIPT] [--prebuilds PATH]\n"
+                  "                [--rounds N] [--cell-budget-s S] [--max-presets N]\n");
     return 2;
 }
 
-static char *read_file(const char *path)
+static char *read_line(const char *path)
 {
+    static char buf[1024];
     FILE *f = fopen(path, "r");
-    if (f == NULL)
+    if (f == NULL || fgets(buf, sizeof(buf), f) == NULL) {
+        if (f != NULL)
+            fclose(f);
         return NULL;
-    char *buf = NULL;
-    size_t len = 0, cap = 0;
-    char chunk[4096];
-    size_t n;
-    while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0) {
-        if (len + n + 1 > cap) {
-            cap = (len + n + 1) * 2;
-            char *nb = realloc(buf, cap);
-            if (nb == NULL) {
-                free(buf);
-                fclose(f);
-                return NULL;
-            }
-            buf = nb;
-        }
-        memcpy(buf + len, chunk, n);
-        len += n;
     }
     fclose(f);
-    if (buf != NULL)
-        buf[len] = '\0';
+    buf[strcspn(buf, "\r\n")] = '\0';
     return buf;
-}
-
-static bool parse_i64(const char *s, int64_t *out)
-{
-    char *end;
-    errno = 0;
-    long long v = strtoll(s, &end, 10);
-    if (errno != 0 || end == s || *end != '\0' || v < 0)
-        return false;
-    *out = v;
-    return true;
-}
-
-static int parse_args(run_cfg *cfg, int argc, char **argv, const char **out_dir)
-{
-    static char pg_buf[1024];
-    for (int i = 2; i < argc; i++) {
-        const char *a = argv[i];
-        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
-        int64_t n = 0;
-        if (v == NULL)
-            return usage();
-        i++;
-        if (strcmp(a, "--out") == 0) {
-            *out_dir = v;
-        } else if (strcmp(a, "--pg") == 0) {
-            cfg->pg_base = v;
-        } else if (strcmp(a, "--pg-file") == 0) {
-            /* the CTest fixture writes the server's conninfo into a file */
-            char *text = read_file(v);
-            if (text == NULL) {
-                (void)fprintf(stderr, "pb_bench: cannot read %s\n", v);
-                return 2;
-            }
-            text[strcspn(text, "\r\n")] = '\0';
-            (void)snprintf(pg_buf, sizeof(pg_buf), "%s", text);
-            free(text);
-            cfg->pg_base = pg_buf;
-        } else if (strcmp(a, "--sqlite-dir") == 0) {
-            cfg->sqlite_dir = v;
-        } else if (strcmp(a, "--sizes") == 0) {
-            cfg->n_sizes = 0;
-            for (const char *at = v; *at != '\0';) {
-                char *end;
-                errno = 0;
-                long long size = strtoll(at, &end, 10);
-                if (errno != 0 || end == at || size < 1 || cfg->n_sizes == MAX_SIZES ||
-                    (*end != ',' && *end != '\0'))
-                    return usage();
-                cfg->sizes[cfg->n_sizes++] = size;
-                at = *end == ',' ? end + 1 : end;
-            }
-        } else if (strcmp(a, "--passes") == 0 && parse_i64(v, &n) && n >= 1) {
-            cfg->passes = (int)n;
-        } else if (strcmp(a, "--rounds") == 0 && parse_i64(v, &n) && n <= 64) {
-            cfg->rounds = (int)n;
-        } else if (strcmp(a, "--soak-passes") == 0 && parse_i64(v, &n) && n <= 50000) {
-            cfg->soak_passes = (uint64_t)n;
-        } else if (strcmp(a, "--idle-passes") == 0 && parse_i64(v, &n) && n <= 1000000) {
-            cfg->idle_passes = (uint64_t)n;
-        } else if (strcmp(a, "--listen-samples") == 0 && parse_i64(v, &n) && n <= 100000) {
-            cfg->listen_samples = (int)n;
-        } else if (strcmp(a, "--prebuilds") == 0) {
-            cfg->prebuilds = v;
-        } else if (strcmp(a, "--rss-orgs") == 0 && parse_i64(v, &n)) {
-            cfg->rss_orgs = n;
-        } else if (strcmp(a, "--max-pass-s") == 0 && parse_i64(v, &n)) {
-            cfg->max_pass_ms = (double)n * 1e3;
-        } else if (strcmp(a, "--keep") == 0 && parse_i64(v, &n)) {
-            cfg->keep = n != 0;
-        } else if (strcmp(a, "--slow-pass-s") == 0 && parse_i64(v, &n)) {
-            cfg->slow_ms = (double)n * 1e3;
-        } else if (strcmp(a, "--proposed") == 0) {
-            cfg->proposed_sql = read_file(v);
-            if (cfg->proposed_sql == NULL) {
-                (void)fprintf(stderr, "pb_bench: cannot read %s\n", v);
-                return 2;
-            }
-        } else {
-            return usage();
-        }
-    }
-    return 0;
 }
 
 int main(int argc, char **argv)
 {
-    if (argc >= 2 && strcmp(argv[1], "worker") == 0)
-        return worker_main(argc, argv);
     if (argc < 2 || (strcmp(argv[1], "run") != 0 && strcmp(argv[1], "smoke") != 0))
         return usage();
-    run_cfg cfg = {
-        .sizes = {1000, 10000, 100000},
-        .n_sizes = 3,
-        .templates_per_org = 3,
-        .versions_per_template = 5,
-        .presets_per_version = 4,
-        .passes = 5,
-        .rounds = 15,
-        .soak_passes = 11000, /* 1,000 to settle, then the 10,000 judged */
-        .idle_passes = 10000,
-        .listen_samples = 200,
-        .prebuilds = PB_BENCH_PREBUILDS,
-        .soak_orgs = 100,
-        .rss_orgs = 100000,
-        .slow_ms = 10000,
-        .max_pass_ms = 60000,
-        .smoke = strcmp(argv[1], "smoke") == 0,
-    };
-    cfg.started_ms = bench_now_ms();
-    ssize_t len = readlink("/proc/self/exe", cfg.self, sizeof(cfg.self) - 1);
-    if (len <= 0) {
-        (void)fprintf(stderr, "pb_bench: cannot find its own executable\n");
-        return 1;
-    }
-    cfg.self[len] = '\0';
+    bench_cfg c = {.platform_sh = PB_BENCH_PLATFORM,
+                   .prebuilds = PB_BENCH_PREBUILDS,
+                   .rounds = 11,
+                   .cell_budget_ms = 60000,
+                   .smoke = strcmp(argv[1], "smoke") == 0};
     const char *out_dir = NULL;
-    if (cfg.smoke) {
-        /* Toy sizes: every code path of a real run, in a few seconds. */
-        cfg.sizes[0] = 200; /* the smallest size where a 1% drift drifts an organization */
-        cfg.n_sizes = 1;
-        cfg.templates_per_org = 2;
-        cfg.versions_per_template = 2;
-        cfg.presets_per_version = 2;
-        cfg.passes = 1;
-        cfg.rounds = 3;
-        cfg.soak_passes = 20;
-        cfg.soak_orgs = 10;
-        cfg.idle_passes = 20;
-        cfg.listen_samples = 5;
-        cfg.rss_orgs = 20;
+    double max_presets = 1e12;
+    for (int i = 2; i + 1 < argc; i += 2) {
+        const char *a = argv[i], *v = argv[i + 1];
+        if (strcmp(a, "--out") == 0)
+            out_dir = v;
+        else if (strcmp(a, "--pg") == 0)
+            c.pg = v;
+        else if (strcmp(a, "--pg-file") == 0 && (c.pg = read_line(v)) == NULL)
+            return usage();
+        else if (strcmp(a, "--sqlite-dir") == 0)
+            c.sqlite_dir = v;
+        else if (strcmp(a, "--platform") == 0)
+            c.platform_sh = v;
+        else if (strcmp(a, "--prebuilds") == 0)
+            c.prebuilds = v;
+        else if (strcmp(a, "--rounds") == 0)
+            c.rounds = atoi(v);
+        else if (strcmp(a, "--cell-budget-s") == 0)
+            c.cell_budget_ms = atof(v) * 1e3;
+        else if (strcmp(a, "--max-presets") == 0)
+            max_presets = atof(v);
+        else if (strncmp(a, "--", 2) == 0)
+            return usage();
     }
-    int rc = parse_args(&cfg, argc, argv, &out_dir);
-    if (rc != 0)
-        return rc;
-    if (cfg.pg_base == NULL && cfg.sqlite_dir == NULL)
+    if (out_dir == NULL || (c.pg == NULL && c.sqlite_dir == NULL) || c.rounds < 1)
         return usage();
-    /* The library's own statements, never a copy: ours is the summary form, and the tables
-     * form (a session's first pass, a database without the summary) is compared beside it. */
-    cfg.ours_sql = strdup(pb__status_sql(PB_BACKEND_PG, true));
-    if (cfg.proposed_sql == NULL)
-        cfg.proposed_sql = strdup(pb__status_sql(PB_BACKEND_PG, false));
-    if (cfg.ours_sql == NULL || cfg.proposed_sql == NULL)
+    if (c.smoke)
+        c.rounds = 2;
+    (void)snprintf(c.prefix, sizeof(c.prefix), c.smoke ? "pbbs%d" : "pbbench", (int)getpid());
+    double t0 = bench_now_ms();
+    const bench_shape *shapes = c.smoke ? smoke : full;
+    size_t n_shapes = c.smoke ? sizeof(smoke) / sizeof(smoke[0]) : sizeof(full) / sizeof(full[0]);
+    json_t *root = json_pack("{s:o, s:{s:i, s:f, s:f, s:b}, s:[], s:[]}", "machine", machine(&c),
+                             "config", "rounds", c.rounds, "cell_budget_s", c.cell_budget_ms / 1e3,
+                             "max_presets", max_presets, "smoke", c.smoke, "cells", "drift");
+    json_t *skipped = json_array();
+    for (int bi = 0; bi < 2; bi++) {
+        pb_backend b = bi == 0 ? PB_BACKEND_PG : PB_BACKEND_SQLITE;
+        if (b == PB_BACKEND_PG ? c.pg == NULL : c.sqlite_dir == NULL)
+            continue;
+        for (size_t i = 0; i < n_shapes; i++) {
+            const bench_shape *sh = &shapes[i];
+            if ((double)(sh->orgs * sh->templates * sh->versions * sh->presets) > max_presets) {
+                if (bi == 0)
+                    json_array_append_new(skipped, json_string(sh->name));
+                continue;
+            }
+            json_array_append_new(json_object_get(root, "cells"), run_cell(&c, sh, b, t0));
+        }
+        json_array_append_new(json_object_get(root, "drift"),
+                              run_drift(&c, c.smoke ? &drift_smoke : &drift_full, b, t0));
+    }
+    json_object_set_new(json_object_get(root, "config"), "skipped", skipped);
+    json_object_set_new(root, "elapsed_s", json_real((bench_now_ms() - t0) / 1e3));
+    json_object_set_new(root, "targets", judge_targets(&c, root));
+    char path[1100];
+    (void)snprintf(path, sizeof(path), "%s/results.json", out_dir);
+    if (mkdir(out_dir, 0755) != 0 && errno != EEXIST)
         return 1;
-    if (!cfg.smoke && out_dir == NULL)
-        return usage();
-    char smoke_dir[256] = "";
-    if (cfg.smoke && out_dir == NULL) {
-        const char *tmp = getenv("TMPDIR");
-        (void)snprintf(smoke_dir, sizeof(smoke_dir), "%s/pb_bench_smoke_%d", tmp ? tmp : "/tmp",
-                       (int)getpid());
-        if (mkdir(smoke_dir, 0700) != 0) {
-            (void)fprintf(stderr, "pb_bench: mkdir %s: %s\n", smoke_dir, strerror(errno));
-            return 1;
-        }
-        out_dir = smoke_dir;
-    }
-    json_t *root = run_all(&cfg);
-    char err[BENCH_ERR_MAX];
-    int wrote = report_write(root, out_dir, err, sizeof(err));
-    if (wrote != 0)
-        (void)fprintf(stderr, "pb_bench: %s\n", err);
-    if (!cfg.smoke) {
-        (void)fprintf(stderr, "pb_bench: results written to %s\n", out_dir);
-        json_decref(root);
-        free(cfg.proposed_sql);
-        free(cfg.ours_sql);
-        return wrote == 0 ? 0 : 1;
-    }
-    smoke_counts c = {0, 0};
-    smoke_check(&c, wrote == 0, "results written (%s)", wrote == 0 ? out_dir : err);
-    smoke_checks(&cfg, root, &c);
-    if (smoke_dir[0] != '\0') {
-        static const char *const files[] = {"results.json", "results.md", "plot.dat", "plot.gpi"};
-        for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
-            char file[400];
-            (void)snprintf(file, sizeof(file), "%s/%s", smoke_dir, files[i]);
-            (void)unlink(file);
-        }
-        (void)rmdir(smoke_dir);
-    }
+    int rc = json_dump_file(root, path, JSON_INDENT(1) | JSON_SORT_KEYS) == 0 ? 0 : 1;
+    if (rc == 0 && c.smoke)
+        rc = smoke_checks(root) == 0 ? 0 : 1;
+    (void)fprintf(stderr, "pb_bench: %s written in %.0f s\n", path, (bench_now_ms() - t0) / 1e3);
     json_decref(root);
-    free(cfg.proposed_sql);
-    free(cfg.ours_sql);
-    (void)printf("%d passed, %d failed\n", c.passed, c.failed);
-    return c.failed == 0 ? 0 : 1;
+    return rc;
 }

@@ -1,46 +1,26 @@
-# Draws docs/bench/{statements,wall}.{png,svg} from the plot.dat pb_bench writes: per pass,
-# statements and wall time against the number of organizations, one line per strategy,
-# one panel per backend and drift. Usage: gnuplot -e "dir='docs/bench'" bench/plot.gp
+# docs/bench/curve.svg from docs/bench/curve.dat (bench/curve.jq): the converged status
+# statement's cost against the number of presets, log-log, one panel per backend.
+# Usage: gnuplot -e "dir='docs/bench'" bench/plot.gp
 if (!exists("dir")) dir = "docs/bench"
-data = dir . "/plot.dat"
-# which backends ran (names and block numbers) and the sizes: written by pb_bench
-load dir . "/plot.gpi"
-
-drifts = "0% 1% 100%"
-titles = "'(a) reference, per preset' '(b) reference, per organization' '(c) ours'"
-# block index in plot.dat: (backend * 3 + drift) * 3 + strategy
-idx(b, d, s) = (b * 3 + d) * 3 + s
-
+data = dir . "/curve.dat"
+set terminal svg size 1200,520 dynamic font ",11"
+set output dir . "/curve.svg"
 set logscale xy
-set xrange [xmin / 2.0 : xmax * 2.0]
 set grid
-set key bottom right font ",8"
-set xlabel "organizations"
+set key top left font ",9"
+set xlabel "presets (3 templates x 5 versions x 4 presets per organization, half configured)"
 set style line 1 lc rgb "#d95f02" lw 2 pt 7
 set style line 2 lc rgb "#7570b3" lw 2 pt 9
 set style line 3 lc rgb "#1b9e77" lw 2 pt 5
-
-do for [metric in "statements wall"] {
-    col = metric eq "statements" ? 2 : 3
-    ylab = metric eq "statements" ? "statements per pass" : "wall time per pass (ms, median)"
-    do for [fmt in "png svg"] {
-        if (fmt eq "png") {
-            set terminal pngcairo size 1500,900 font ",10"
-        } else {
-            set terminal svg size 1500,900 dynamic font ",10"
-        }
-        set output dir . "/" . metric . "." . fmt
-        set multiplot layout words(bidx),3 title (metric eq "statements" ? "Statements per pass" : "Wall time per pass") font ",13"
-        do for [k = 1:words(bidx)] {
-            b = int(word(bidx, k))
-            do for [d = 0:2] {
-                set title word(backends, k) . ", drift " . word(drifts, d + 1)
-                set ylabel ylab
-                plot for [s = 0:2] data index idx(b, d, s) using 1:col with linespoints \
-                     ls (s + 1) title word(titles, s + 1)
-            }
-        }
-        unset multiplot
-        set output
-    }
-}
+set style line 4 lc rgb "#66a61e" lw 2 pt 13 dt 2
+set multiplot layout 1,2
+set title "PostgreSQL: server execution time"
+set ylabel "ms (median)"
+plot data index 0 using 1:2 with linespoints ls 1 title "reference (better JIT setting)", \
+     data index 1 using 1:2 with linespoints ls 2 title "ours, nothing installed", \
+     data index 2 using 1:2 with linespoints ls 3 title "ours, summary: one-shot and first pass", \
+     data index 3 using 1:2 with linespoints ls 4 title "ours, summary: later daemon passes"
+set title "SQLite: wall time"
+plot data index 4 using 1:2 with linespoints ls 1 title "reference", \
+     data index 5 using 1:2 with linespoints ls 3 title "ours"
+unset multiplot

@@ -938,8 +938,8 @@ static void test_pg_production_schema(void **state)
     assert_false(ir.summary_built);
     pb_store_free(&s);
 
-    /* asked for, the summary is installed; a session's first pass reads the tables and
-     * finds it, the next ones read it (seen from the server's side) */
+    /* asked for, the summary is installed; a session's first pass finds it and reads it
+     * through the probe form, the next ones read it natively (seen from the server's side) */
     o.summary = true;
     s = tdb_store(&t);
     assert_int_equal(pb_store_init(s, &tg, &o, &ir, &err), 0);
@@ -987,7 +987,8 @@ static long summary_mismatches(tdb *t)
 }
 
 /* Qualifying organizations as a pass sees them, on a store of its own (whose first pass
- * reads the tables) and again on the same store (which then reads the summary). */
+ * reads the summary through the probe form) and again on the same store (which then reads
+ * it natively). */
 static void assert_passes_agree(tdb *t, size_t expect)
 {
     pb_store *s = tdb_store(t);

@@ -149,10 +149,18 @@
     " AND EXISTS (SELECT 1 FROM users u WHERE u.id = $1::uuid AND NOT u.deleted)"                  \
     " AND NOT (" PAUSED ")"
 
-/* The organizations of an id list parameter, as ids_base64 encodes it. */
-#define IDS(P)                                                                                     \
-    "(SELECT encode(substring(d.b FROM i * 16 + 1 FOR 16), 'hex')::uuid"                           \
-    " FROM decode(" P "::text, 'base64') AS d(b), generate_series(0, length(d.b) / 16 - 1) AS i)"
+/* An id list parameter (see id_list): its entries as rows (id, kind bits). */
+#define LIST(P)                                                                                    \
+    "(SELECT encode(substring(d.b FROM i * 17 + 1 FOR 16), 'hex')::uuid AS id,"                    \
+    " get_byte(d.b, i * 17 + 16) AS k FROM decode(" P "::text, 'base64') AS d(b),"                 \
+    " generate_series(0, length(d.b) / 17 - 1) AS i)"
+
+/* The rows of table T (alias A) whose column C is an id of the list `x`, one index probe per
+ * id: the list drives, whatever the statistics say (after a large drift they may say the
+ * table is empty), never a scan of the list per row. */
+#define BY_LIST(T, A, C, WHERE)                                                                    \
+    " FROM x CROSS JOIN LATERAL (SELECT * FROM " T " " A " WHERE " A "." C " = x.id" WHERE         \
+    " OFFSET 0) " A
 
 const pb__pg_stmt pb__pg_stmts[PST_COUNT] = {
     [PST_STATUS_ALL] = {"pb_status_all", PROBE(PROBE_ALL_QUERY, "")},
@@ -165,35 +173,44 @@ const pb__pg_stmt pb__pg_stmts[PST_COUNT] = {
      * read are skipped by the join; rows others inserted meanwhile are conflicts. */
     [PST_WRITE_ORG] =
         {"pb_write_org",
-         "WITH m AS ("
-         " INSERT INTO organization_members"
-         " (organization_id, user_id, created_at, updated_at, roles)"
-         " SELECT o.id, $1::uuid, now(), now(), '{}'::text[] FROM organizations o"
-         " WHERE o.id IN " IDS(
-             "$2") " AND NOT o.deleted" WRITE_ALLOWED
-                   " ORDER BY o.id ON CONFLICT DO NOTHING RETURNING organization_id),"
-                   " g AS ("
-                   " INSERT INTO groups"
-                   " (id, name, organization_id, display_name, avatar_url, quota_allowance)"
-                   " SELECT gen_random_uuid(), $3::text, o.id, $4::text, '', 0"
-                   " FROM organizations o"
-                   " WHERE o.id IN " IDS(
-                       "$5") " AND NOT o.deleted" WRITE_ALLOWED
-                             " ORDER BY o.id ON CONFLICT DO NOTHING RETURNING organization_id)"
-                             " SELECT 1, organization_id FROM m"
-                             " UNION ALL SELECT 2, organization_id FROM g"},
+         "WITH x AS MATERIALIZED " LIST(
+             "$2") ","
+                   " m AS (INSERT INTO organization_members"
+                   " (organization_id, user_id, created_at, updated_at, roles)"
+                   " SELECT o.id, $1::uuid, now(), now(), '{}'::text[]" BY_LIST(
+                       "organizations", "o", "id",
+                       " AND NOT o.deleted") " WHERE x.k & 1 <> 0" WRITE_ALLOWED
+                                             " ORDER BY o.id ON CONFLICT DO NOTHING RETURNING "
+                                             "organization_id),"
+                                             " g AS (INSERT INTO groups"
+                                             " (id, name, organization_id, display_name, "
+                                             "avatar_url, quota_allowance)"
+                                             " SELECT gen_random_uuid(), $3::text, o.id, $4::text, "
+                                             "'', 0" BY_LIST(
+                                                 "organizations", "o", "id",
+                                                 " AND NOT o.deleted") " WHERE x.k & 2 <> "
+                                                                       "0" WRITE_ALLOWED
+                                                                       " ORDER BY o.id ON CONFLICT "
+                                                                       "DO NOTHING RETURNING "
+                                                                       "organization_id)"
+                                                                       " SELECT 1, organization_id "
+                                                                       "FROM m"
+                                                                       " UNION ALL SELECT 2, "
+                                                                       "organization_id FROM g"},
     /* A later statement, so a later snapshot: it sees the groups inserted just above and
      * any group another reconciler committed meanwhile, and joins them by name. */
-    [PST_WRITE_GROUP_MEMBER] = {"pb_write_group_member",
-                                "WITH gm AS ("
-                                " INSERT INTO group_members (user_id, group_id)"
-                                " SELECT $1::uuid, g.id FROM groups g"
-                                " WHERE g.organization_id IN " IDS(
-                                    "$3") " AND g.name = $2::text" WRITE_ALLOWED
-                                          " ORDER BY g.organization_id"
-                                          " ON CONFLICT DO NOTHING RETURNING group_id)"
-                                          " SELECT 4, g.organization_id FROM gm"
-                                          " JOIN groups g ON g.id = gm.group_id"},
+    [PST_WRITE_GROUP_MEMBER] =
+        {"pb_write_group_member",
+         "WITH x AS " LIST(
+             "$3") ","
+                   " gm AS (INSERT INTO group_members (user_id, group_id)"
+                   " SELECT $1::uuid, g.id" BY_LIST(
+                       "groups", "g", "organization_id",
+                       " AND g.name = $2::text") " WHERE true" WRITE_ALLOWED
+                                                 " ORDER BY g.organization_id"
+                                                 " ON CONFLICT DO NOTHING RETURNING group_id)"
+                                                 " SELECT 4, g.organization_id FROM gm"
+                                                 " JOIN groups g ON g.id = gm.group_id"},
     /* Fold the changes log into the summary, under our own advisory lock (two folds never
      * interleave) and with a snapshot taken after it: every change the statement deletes is
      * counted by it; later ones stay in the log for the next fold. */
@@ -356,54 +373,77 @@ static int apply_rows(const PGresult *res, int item, void *arg)
     return 0;
 }
 
-/* An id list as one parameter: each id's 16 bytes, base64-encoded, 22 characters where its
- * text takes 37. libpq copies the parameters once more into its output buffer, so this is
- * most of what a large write holds. The ids are canonical UUIDs (the status read them). */
-static char *ids_base64(const char *const *ids, size_t n)
+/* An id list parameter: per organization its id's 16 bytes and one byte of kind bits,
+ * base64-encoded: 23 characters where the id's text alone takes 37. libpq copies the
+ * parameters once more into its output buffer, so this is most of what a large write holds.
+ * `a` and `b` are sorted lists (the lock order) of kinds `ka` and `kb`, merged into one. */
+typedef struct id_list {
+    char *text;
+    size_t len;
+    unsigned long acc;
+    int have;
+} id_list;
+
+static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+static void put_byte(id_list *l, unsigned byte)
 {
-    static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    char *out = pb__malloc((n * 16 + 2) / 3 * 4 + 1);
-    if (out == NULL)
+    l->acc = (l->acc << 8) | (byte & 0xff);
+    if (++l->have == 3) {
+        for (int k = 18; k >= 0; k -= 6)
+            l->text[l->len++] = b64[(l->acc >> k) & 63];
+        l->acc = 0;
+        l->have = 0;
+    }
+}
+
+static void put_entry(id_list *l, const char *id, unsigned kinds)
+{
+    for (const char *c = id; c[0] != '\0' && c[1] != '\0'; c++) {
+        if (*c == '-')
+            continue;
+        int hi = c[0] <= '9' ? c[0] - '0' : (c[0] | 0x20) - 'a' + 10;
+        int lo = c[1] <= '9' ? c[1] - '0' : (c[1] | 0x20) - 'a' + 10;
+        put_byte(l, (unsigned)(hi << 4 | lo));
+        c++;
+    }
+    put_byte(l, kinds);
+}
+
+static char *id_list_make(const char *const *a, size_t na, unsigned ka, const char *const *b,
+                          size_t nb, unsigned kb)
+{
+    id_list l = {.text = pb__malloc(((na + nb) * 17 + 2) / 3 * 4 + 1)};
+    if (l.text == NULL)
         return NULL;
-    size_t len = 0;
-    unsigned long acc = 0;
-    int have = 0;
-    for (size_t i = 0; i < n; i++) {
-        for (const char *c = ids[i]; c[0] != '\0' && c[1] != '\0'; c++) {
-            if (*c == '-')
-                continue;
-            int hi = c[0] <= '9' ? c[0] - '0' : (c[0] | 0x20) - 'a' + 10;
-            int lo = c[1] <= '9' ? c[1] - '0' : (c[1] | 0x20) - 'a' + 10;
-            acc = (acc << 8) | (unsigned long)(hi << 4 | lo);
-            c++;
-            if (++have == 3) {
-                for (int k = 18; k >= 0; k -= 6)
-                    out[len++] = b64[(acc >> k) & 63];
-                acc = 0;
-                have = 0;
-            }
-        }
+    size_t i = 0, j = 0;
+    while (i < na || j < nb) {
+        int cmp = i == na ? 1 : j == nb ? -1 : strcmp(a[i], b[j]);
+        put_entry(&l, cmp <= 0 ? a[i] : b[j], (cmp <= 0 ? ka : 0) | (cmp >= 0 ? kb : 0));
+        i += cmp <= 0;
+        j += cmp >= 0;
     }
-    if (have > 0) {
-        acc <<= 8 * (3 - have);
-        for (int k = 18; k >= 18 - 6 * have; k -= 6)
-            out[len++] = b64[(acc >> k) & 63];
-        for (int k = have; k < 3; k++)
-            out[len++] = '=';
+    if (l.have > 0) {
+        l.acc <<= 8 * (3 - l.have);
+        for (int k = 18; k >= 18 - 6 * l.have; k -= 6)
+            l.text[l.len++] = b64[(l.acc >> k) & 63];
+        for (int k = l.have; k < 3; k++)
+            l.text[l.len++] = '=';
     }
-    out[len] = '\0';
-    return out;
+    l.text[l.len] = '\0';
+    return l.text;
 }
 
 int pb__pg_apply(pb_store *base, const pb_target *t, const pb_write_set *w, pb_added_cb added,
                  void *added_arg, pb_write_result *res, pb_err *err)
 {
     pg_store *s = (pg_store *)base;
-    char *member_arr = ids_base64(w->member_orgs, w->n_member_orgs);
-    char *group_arr = ids_base64(w->group_orgs, w->n_group_orgs);
-    char *gm_arr = ids_base64(w->group_member_orgs, w->n_group_member_orgs);
+    char *org_list = id_list_make(w->member_orgs, w->n_member_orgs, PB_ROW_MEMBER, w->group_orgs,
+                                  w->n_group_orgs, PB_ROW_GROUP);
+    char *gm_list =
+        id_list_make(w->group_member_orgs, w->n_group_member_orgs, PB_ROW_GROUP_MEMBER, NULL, 0, 0);
     int rc;
-    if (member_arr == NULL || group_arr == NULL || gm_arr == NULL) {
+    if (org_list == NULL || gm_list == NULL) {
         rc = pb__err_set(err, PB_ENOMEM, "apply: out of memory");
         goto out;
     }
@@ -412,8 +452,8 @@ int pb__pg_apply(pb_store *base, const pb_target *t, const pb_write_set *w, pb_a
     if (w->n_member_orgs > 0 || w->n_group_orgs > 0)
         items[n++] = (pipe_item){
             .stmt = PST_WRITE_ORG,
-            .n_params = 5,
-            .params = {t->user_id, member_arr, t->group_name, t->group_display_name, group_arr},
+            .n_params = 4,
+            .params = {t->user_id, org_list, t->group_name, t->group_display_name},
             .single_row = true, /* streamed: nothing grows with the drift here */
             .what = "insert organization memberships and groups",
         };
@@ -421,15 +461,14 @@ int pb__pg_apply(pb_store *base, const pb_target *t, const pb_write_set *w, pb_a
         items[n++] = (pipe_item){
             .stmt = PST_WRITE_GROUP_MEMBER,
             .n_params = 3,
-            .params = {t->user_id, t->group_name, gm_arr},
+            .params = {t->user_id, t->group_name, gm_list},
             .single_row = true,
             .what = "insert group memberships",
         };
     apply_ctx ctx = {res, added, added_arg};
     rc = pb__pg_run_pipeline(s, items, n, apply_rows, &ctx, err);
 out:
-    pb__free(member_arr);
-    pb__free(group_arr);
-    pb__free(gm_arr);
+    pb__free(org_list);
+    pb__free(gm_list);
     return rc;
 }
