@@ -48,8 +48,8 @@ typedef struct bench_db {
 /* ---- data.c ---- */
 
 /* A fresh data set of the shape, seeded by the library and converged by one library pass. */
-int db_create(const bench_cfg *c, const bench_shape *sh, pb_backend b, bench_db *db,
-              json_t *info, char *err);
+int db_create(const bench_cfg *c, const bench_shape *sh, pb_backend b, bench_db *db, json_t *info,
+              char *err);
 void db_drop(const bench_cfg *c, const bench_db *db);
 /* `prebuilds init --summary` through the library (PostgreSQL). */
 int db_install_summary(const bench_db *db, char *err);
@@ -77,6 +77,6 @@ json_t *judge_targets(const bench_cfg *c, const json_t *root);
 int smoke_checks(const json_t *root);
 
 double bench_now_ms(void);
-double bench_median(double *v, int n);
+double bench_median(const double *samples, int n);
 
 #endif

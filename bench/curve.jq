@@ -3,11 +3,11 @@
 def series($backend; $state; $kind; $field):
   [.cells[] | select(.curve and .backend == $backend and .[$state] != null)
    | .[$state] as $m
-   | {x: .data.presets, y: (if $kind == "best" then $m[$m.reference_best] else $m[$kind] end)[$field]}]
+   | {x: .data.presets, y: $m[$kind][$field]}]
   | sort_by(.x) | map("\(.x) \(.y)") | if length == 0 then ["1 NaN"] else . end | join("\n");
-[series("postgresql"; "nothing"; "best"; "exec_ms"),
+[series("postgresql"; "nothing"; "reference"; "exec_ms"),
  series("postgresql"; "nothing"; "ours_first_pass"; "exec_ms"),
  series("postgresql"; "summary"; "ours_first_pass"; "exec_ms"),
  series("postgresql"; "summary"; "ours_later_pass"; "exec_ms"),
- series("sqlite"; "summary"; "reference_jit_off"; "wall_ms"),
+ series("sqlite"; "summary"; "reference"; "wall_ms"),
  series("sqlite"; "summary"; "ours_later_pass"; "wall_ms")] | join("\n\n\n")

@@ -167,8 +167,8 @@ static int converge(const bench_db *db, char *err)
     return rc;
 }
 
-int db_create(const bench_cfg *c, const bench_shape *sh, pb_backend b, bench_db *db,
-              json_t *info, char *err)
+int db_create(const bench_cfg *c, const bench_shape *sh, pb_backend b, bench_db *db, json_t *info,
+              char *err)
 {
     names(c, sh, b, db);
     db_drop(c, db);
@@ -205,12 +205,12 @@ int db_create(const bench_cfg *c, const bench_shape *sh, pb_backend b, bench_db 
                      "SELECT count(*) FROM template_version_presets"
                      " WHERE desired_instances IS NOT NULL",
                      NULL, NULL, &configured, err);
-    json_object_set_new(
-        info, "data",
-        json_pack("{s:I, s:I, s:I, s:I, s:f, s:f}", "orgs", (json_int_t)sr.orgs, "templates",
-                  (json_int_t)sr.templates, "versions", (json_int_t)sr.versions, "presets",
-                  (json_int_t)sr.presets, "configured_presets", configured, "seed_s",
-                  (bench_now_ms() - start) / 1e3));
+    json_object_set_new(info, "data",
+                        json_pack("{s:I, s:I, s:I, s:I, s:f, s:f}", "orgs", (json_int_t)sr.orgs,
+                                  "templates", (json_int_t)sr.templates, "versions",
+                                  (json_int_t)sr.versions, "presets", (json_int_t)sr.presets,
+                                  "configured_presets", configured, "seed_s",
+                                  (bench_now_ms() - start) / 1e3));
     return rc;
 }
 

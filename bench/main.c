@@ -55,8 +55,8 @@ static const char *backend_name(pb_backend b)
 /* One shape on one backend: seeded, measured, dropped. */
 static json_t *run_cell(const bench_cfg *c, const bench_shape *sh, pb_backend b, double t0)
 {
-    json_t *cell = json_pack("{s:s, s:s, s:b, s:s}", "shape", sh->name, "title", sh->title,
-                             "curve", sh->curve, "backend", backend_name(b));
+    json_t *cell = json_pack("{s:s, s:s, s:b, s:s}", "shape", sh->name, "title", sh->title, "curve",
+                             sh->curve, "backend", backend_name(b));
     char err[BENCH_ERR] = "";
     bench_db db;
     progress(c, t0, "seeding", sh->name, b, NULL);
@@ -66,8 +66,8 @@ static json_t *run_cell(const bench_cfg *c, const bench_shape *sh, pb_backend b,
         bool summary = si == 1 || b == PB_BACKEND_SQLITE;
         if (si == 1 && b == PB_BACKEND_PG && (rc = db_install_summary(&db, err)) != 0)
             break;
-        progress(c, t0, summary ? "measuring (summary)" : "measuring (nothing installed)",
-                 sh->name, b, NULL);
+        progress(c, t0, summary ? "measuring (summary)" : "measuring (nothing installed)", sh->name,
+                 b, NULL);
         json_t *m = measure_status(c, &db, summary, err);
         json_t *p = m != NULL ? measure_passes(c, &db, err) : NULL;
         if (m == NULL || p == NULL) {
@@ -128,11 +128,11 @@ static json_t *machine(const bench_cfg *c)
     (void)uname(&u);
     time_t now = time(NULL);
     (void)strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", gmtime(&now));
-    json_t *m = json_pack("{s:s, s:s, s:i, s:I, s:s, s:s}", "date", when, "cpu", cpu, "cpus",
-                          (int)sysconf(_SC_NPROCESSORS_ONLN), "memory_mib",
-                          (json_int_t)(sysconf(_SC_PHYS_PAGES) / 1024 * sysconf(_SC_PAGESIZE) /
-                                       1024),
-                          "kernel", u.release, "sqlite", sqlite3_libversion());
+    json_t *m =
+        json_pack("{s:s, s:s, s:i, s:I, s:s, s:s}", "date", when, "cpu", cpu, "cpus",
+                  (int)sysconf(_SC_NPROCESSORS_ONLN), "memory_mib",
+                  (json_int_t)(sysconf(_SC_PHYS_PAGES) / 1024 * sysconf(_SC_PAGESIZE) / 1024),
+                  "kernel", u.release, "sqlite", sqlite3_libversion());
     PGconn *conn = c->pg != NULL ? PQconnectdb(c->pg) : NULL;
     PGresult *r = conn != NULL ? PQexec(conn, "SELECT version(), current_setting('jit'),"
                                               " current_setting('max_parallel_workers_per_gather'),"

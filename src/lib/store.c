@@ -66,19 +66,28 @@ void pb_store_stats_reset(pb_store *s)
     memset(&s->stats, 0, sizeof(s->stats));
 }
 
+/* Organization ids reach SQL in their canonical form only (the backends encode them). */
+static int check_ids(const char *const *ids, size_t n, pb_err *err)
+{
+    for (size_t i = 0; i < n; i++) {
+        char canon[PB_UUID_LEN + 1];
+        int rc = pb_uuid_parse(ids[i], canon, "organization id", err);
+        if (rc != 0)
+            return rc;
+        if (strcmp(canon, ids[i]) != 0)
+            return pb__err_set(err, PB_EINVAL, "invalid organization id \"%s\": not lowercase",
+                               ids[i]);
+    }
+    return 0;
+}
+
 int pb_store_status(pb_store *s, const pb_target *t, const char *const *org_ids, size_t n_org_ids,
                     pb_status_cb cb, void *arg, pb_err *err)
 {
     pb_err_clear(err);
-    for (size_t i = 0; i < n_org_ids; i++) {
-        char canon[PB_UUID_LEN + 1];
-        int rc = pb_uuid_parse(org_ids[i], canon, "organization id", err);
-        if (rc != 0)
-            return rc;
-        if (strcmp(canon, org_ids[i]) != 0)
-            return pb__err_set(err, PB_EINVAL, "invalid organization id \"%s\": not lowercase",
-                               org_ids[i]);
-    }
+    int rc = check_ids(org_ids, n_org_ids, err);
+    if (rc != 0)
+        return rc;
     memset(&s->last, 0, sizeof(s->last));
     return s->vt->status(s, t, org_ids, n_org_ids, cb, arg, err);
 }
@@ -127,7 +136,9 @@ int pb_store_apply(pb_store *s, const pb_target *t, const pb_write_set *w, pb_ad
     added_bits b = {.ids = {w->member_orgs, w->group_orgs, w->group_member_orgs},
                     .n = {w->n_member_orgs, w->n_group_orgs, w->n_group_member_orgs}};
     int rc = 0;
-    for (int k = 0; k < N_KINDS && added != NULL; k++)
+    for (int k = 0; k < N_KINDS && rc == 0; k++)
+        rc = check_ids(b.ids[k], b.n[k], err);
+    for (int k = 0; k < N_KINDS && added != NULL && rc == 0; k++)
         if ((b.bits[k] = pb__calloc(b.n[k] / 8 + 1, 1)) == NULL)
             rc = pb__err_set(err, PB_ENOMEM, "apply: out of memory");
     if (rc == 0)

@@ -2,6 +2,7 @@
  * always has it) and the writes, three INSERT ... SELECT inside BEGIN IMMEDIATE. */
 #include <errno.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -41,35 +42,43 @@
 #define WRITE_ALLOWED                                                                              \
     " AND EXISTS (SELECT 1 FROM users WHERE id = ?1 AND deleted = 0) AND NOT " PAUSED
 
+/* The organizations of the list ?4 (see id_list) whose kind bits include K. */
+#define IN_LIST(K)                                                                                 \
+    " IN (WITH RECURSIVE n(i) AS (SELECT 0 WHERE length(?4) > 0"                                   \
+    " UNION ALL SELECT i + 1 FROM n WHERE (i + 2) * 37 <= length(?4))"                             \
+    " SELECT CAST(substr(?4, i * 37 + 1, 36) AS TEXT) FROM n"                                      \
+    " WHERE CAST(CAST(substr(?4, i * 37 + 37, 1) AS TEXT) AS INTEGER) & " K ")"
+
 /* Every insert binds ?1 user id, ?2 group name, ?3 group display name, ?4 the
- * organizations (a JSON array). */
+ * organizations (one list for the three, see id_list). */
 const char *const pb__sq_stmt_sql[ST_COUNT] = {
     [ST_STATUS] = STATUS_SQL,
     [ST_BEGIN] = "BEGIN IMMEDIATE",
     [ST_COMMIT] = "COMMIT",
     [ST_ROLLBACK] = "ROLLBACK",
     /* Only live organizations: one deleted since the status read is skipped, not an error. */
-    [ST_INS_MEMBER] =
-        "INSERT INTO organization_members"
-        " (organization_id, user_id, created_at, updated_at, roles)"
-        " SELECT o.id, ?1, " SQL_NOW ", " SQL_NOW ", '[]' FROM organizations o"
-        " WHERE o.id IN (SELECT value FROM json_each(?4)) AND o.deleted = 0" WRITE_ALLOWED
-        " ORDER BY o.id ON CONFLICT DO NOTHING RETURNING organization_id",
-    [ST_INS_GROUP] =
-        "INSERT INTO groups"
-        " (id, name, organization_id, display_name, avatar_url, quota_allowance,"
-        " source)"
-        " SELECT " SQL_UUID4 ", ?2, o.id, ?3, '', 0, 'user' FROM organizations o"
-        " WHERE o.id IN (SELECT value FROM json_each(?4)) AND o.deleted = 0" WRITE_ALLOWED
-        " ORDER BY o.id ON CONFLICT DO NOTHING RETURNING organization_id",
+    [ST_INS_MEMBER] = "INSERT INTO organization_members"
+                      " (organization_id, user_id, created_at, updated_at, roles)"
+                      " SELECT o.id, ?1, " SQL_NOW ", " SQL_NOW ", '[]' FROM organizations o"
+                      " WHERE o.id" IN_LIST(
+                          "1") " AND o.deleted = 0" WRITE_ALLOWED
+                               " ORDER BY o.id ON CONFLICT DO NOTHING RETURNING organization_id",
+    [ST_INS_GROUP] = "INSERT INTO groups"
+                     " (id, name, organization_id, display_name, avatar_url, quota_allowance,"
+                     " source)"
+                     " SELECT " SQL_UUID4 ", ?2, o.id, ?3, '', 0, 'user' FROM organizations o"
+                     " WHERE o.id" IN_LIST(
+                         "2") " AND o.deleted = 0" WRITE_ALLOWED
+                              " ORDER BY o.id ON CONFLICT DO NOTHING RETURNING organization_id",
     /* The group is looked up by name here, after the insert above: whoever created it,
      * this finds it. */
-    [ST_INS_GROUP_MEMBER] = "INSERT INTO group_members (user_id, group_id)"
-                            " SELECT ?1, g.id FROM groups g"
-                            " WHERE g.organization_id IN (SELECT value FROM json_each(?4))"
-                            " AND g.name = ?2" WRITE_ALLOWED " ORDER BY g.organization_id"
-                            " ON CONFLICT DO NOTHING"
-                            " RETURNING (SELECT organization_id FROM groups WHERE id = group_id)",
+    [ST_INS_GROUP_MEMBER] =
+        "INSERT INTO group_members (user_id, group_id)"
+        " SELECT ?1, g.id FROM groups g"
+        " WHERE g.organization_id" IN_LIST(
+            "4") " AND g.name = ?2" WRITE_ALLOWED " ORDER BY g.organization_id"
+                 " ON CONFLICT DO NOTHING"
+                 " RETURNING (SELECT organization_id FROM groups WHERE id = group_id)",
     /* Changes when another connection commits; reads the file header, no table. */
     [ST_DATA_VERSION] = "PRAGMA data_version",
 };
@@ -138,10 +147,41 @@ int pb__sq_status(pb_store *base, const pb_target *t, const char *const *ids, si
     return rc;
 }
 
+/* The three id lists as one blob of 37-byte entries: the id's text, then its kind bits as a
+ * digit. The lists are sorted (the lock order) and merged, so an organization missing all
+ * three rows is held once, in a tenth of what three JSON arrays of it take. */
+static char *id_list(const pb_write_set *w, size_t *len)
+{
+    const char *const *lists[3] = {w->member_orgs, w->group_orgs, w->group_member_orgs};
+    size_t n[3] = {w->n_member_orgs, w->n_group_orgs, w->n_group_member_orgs}, at[3] = {0};
+    char *out = pb__malloc((n[0] + n[1] + n[2]) * 37 + 1);
+    if (out == NULL)
+        return NULL;
+    *len = 0;
+    for (;;) {
+        const char *least = NULL;
+        for (int k = 0; k < 3; k++)
+            if (at[k] < n[k] && (least == NULL || strcmp(lists[k][at[k]], least) < 0))
+                least = lists[k][at[k]];
+        if (least == NULL)
+            break;
+        unsigned kinds = 0;
+        for (int k = 0; k < 3; k++)
+            if (at[k] < n[k] && strcmp(lists[k][at[k]], least) == 0) {
+                kinds |= 1u << k;
+                at[k]++;
+            }
+        memcpy(out + *len, least, 36);
+        out[*len + 36] = (char)('0' + kinds);
+        *len += 37;
+    }
+    return out;
+}
+
 /* Run one of the INSERT ... RETURNING organization_id statements. */
-static int run_insert(sqlite_store *s, int id, const pb_target *t, const char *ids_json,
-                      pb_row_kind kind, pb_added_cb added, void *added_arg, size_t *n_added,
-                      const char *what, pb_err *err)
+static int run_insert(sqlite_store *s, int id, const pb_target *t, const char *list,
+                      size_t list_len, pb_row_kind kind, pb_added_cb added, void *added_arg,
+                      size_t *n_added, const char *what, pb_err *err)
 {
     sqlite3_stmt *st = NULL;
     int rc = pb__sq_stmt_get(s, id, &st, err);
@@ -150,7 +190,7 @@ static int run_insert(sqlite_store *s, int id, const pb_target *t, const char *i
     (void)sqlite3_bind_text(st, 1, t->user_id, -1, SQLITE_STATIC);
     (void)sqlite3_bind_text(st, 2, t->group_name, -1, SQLITE_STATIC);
     (void)sqlite3_bind_text(st, 3, t->group_display_name, -1, SQLITE_STATIC);
-    (void)sqlite3_bind_text(st, 4, ids_json, -1, SQLITE_STATIC);
+    (void)sqlite3_bind_blob(st, 4, list, (int)list_len, SQLITE_STATIC);
     pb__sq_count_statement(s);
     for (;;) {
         int step = sqlite3_step(st);
@@ -172,13 +212,11 @@ int pb__sq_apply(pb_store *base, const pb_target *t, const pb_write_set *w, pb_a
                  void *added_arg, pb_write_result *res, pb_err *err)
 {
     sqlite_store *s = (sqlite_store *)base;
-    char *member_json = NULL, *group_json = NULL, *gm_json = NULL;
     bool in_tx = false;
     int rc;
-    member_json = pb__ids_json(w->member_orgs, w->n_member_orgs);
-    group_json = pb__ids_json(w->group_orgs, w->n_group_orgs);
-    gm_json = pb__ids_json(w->group_member_orgs, w->n_group_member_orgs);
-    if (member_json == NULL || group_json == NULL || gm_json == NULL) {
+    size_t len = 0;
+    char *list = id_list(w, &len);
+    if (list == NULL || len > INT_MAX) {
         rc = pb__err_set(err, PB_ENOMEM, "apply: out of memory");
         goto out;
     }
@@ -186,16 +224,17 @@ int pb__sq_apply(pb_store *base, const pb_target *t, const pb_write_set *w, pb_a
         goto out;
     in_tx = true;
     if (w->n_member_orgs > 0 &&
-        (rc = run_insert(s, ST_INS_MEMBER, t, member_json, PB_ROW_MEMBER, added, added_arg,
+        (rc = run_insert(s, ST_INS_MEMBER, t, list, len, PB_ROW_MEMBER, added, added_arg,
                          &res->memberships_added, "insert organization memberships", err)) != 0)
         goto out;
     if (w->n_group_orgs > 0 &&
-        (rc = run_insert(s, ST_INS_GROUP, t, group_json, PB_ROW_GROUP, added, added_arg,
+        (rc = run_insert(s, ST_INS_GROUP, t, list, len, PB_ROW_GROUP, added, added_arg,
                          &res->groups_created, "insert groups", err)) != 0)
         goto out;
     if (w->n_group_member_orgs > 0 &&
-        (rc = run_insert(s, ST_INS_GROUP_MEMBER, t, gm_json, PB_ROW_GROUP_MEMBER, added, added_arg,
-                         &res->group_memberships_added, "insert group memberships", err)) != 0)
+        (rc =
+             run_insert(s, ST_INS_GROUP_MEMBER, t, list, len, PB_ROW_GROUP_MEMBER, added, added_arg,
+                        &res->group_memberships_added, "insert group memberships", err)) != 0)
         goto out;
     if ((rc = pb__sq_exec_simple(s, ST_COMMIT, "commit write transaction", err)) != 0)
         goto out;
@@ -207,8 +246,6 @@ out:
     }
     if (rc != 0)
         memset(res, 0, sizeof(*res)); /* rolled back: nothing was added */
-    pb__free(member_json);
-    pb__free(group_json);
-    pb__free(gm_json);
+    pb__free(list);
     return rc;
 }
