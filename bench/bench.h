@@ -55,7 +55,9 @@ void db_drop(const bench_cfg *c, const bench_db *db);
 int db_install_summary(const bench_db *db, char *err);
 /* Every organization loses the user's membership, the group and the group membership. */
 int db_drift_all(const bench_db *db, char *err);
-int db_store(const bench_db *db, pb_store **s, char *err);
+/* A library store on the data set: as a one-shot command opens it, or as the daemon does
+ * (PB_OPEN_MANUAL, connected: its statements are prepared once per session). */
+int db_store(const bench_db *db, pb_store **s, bool daemon, char *err);
 /* One statement with text parameters ($1, $2 on both backends); `out` gets the first
  * column of the first row as a number when given. */
 int db_exec(const bench_db *db, const char *sql, const char *p1, const char *p2, double *out,

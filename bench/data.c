@@ -1,8 +1,9 @@
 /* The data sets. On PostgreSQL a production-shaped database: the tests' own fixture
  * (tests/safety/load_platform.sh loads tests/sql/production_schema.sql as the platform's
- * role, with its prebuilds user), so nothing of ours is installed. On SQLite our own schema,
- * which always has the summary. Both are seeded by the library (pb_store_seed) and converged
- * by one library pass: what is measured afterwards is the converged cost. */
+ * role, with its prebuilds user), so nothing of ours is installed, filled here in the shape
+ * asked for. On SQLite our own schema, which always has the summary, seeded by the library
+ * (pb_store_seed). Both are converged by one library pass: what is measured afterwards is
+ * the converged cost. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -72,16 +73,18 @@ int db_exec(const bench_db *db, const char *sql, const char *p1, const char *p2,
     return sq_run(db->path, sql, p1, p2, out, err);
 }
 
-int db_store(const bench_db *db, pb_store **s, char *err)
+int db_store(const bench_db *db, pb_store **s, bool daemon, char *err)
 {
     pb_dburl u;
     pb_err e;
     *s = NULL;
     int rc = pb_dburl_parse(db->url, &u, &e);
     if (rc == 0) {
-        rc = pb_store_open(&u, PB_OPEN_CREATE, s, &e);
+        rc = pb_store_open(&u, PB_OPEN_CREATE | (daemon ? PB_OPEN_MANUAL : 0), s, &e);
         pb_dburl_fini(&u);
     }
+    if (rc == 0 && daemon && (rc = pb_store_connect(*s, -1, 10000, &e)) != 0)
+        pb_store_free(s);
     if (rc != 0)
         (void)snprintf(err, BENCH_ERR, "open %s: %.400s", db->name, e.msg);
     return rc;
@@ -117,9 +120,11 @@ void db_drop(const bench_cfg *c, const bench_db *db)
     }
 }
 
-/* The platform's database, as the tests build it, with one concession to our seed: the
- * platform writes default_org_member_roles itself, the seed does not. */
-static int pg_platform(const bench_cfg *c, const bench_db *db, char *err)
+/* The platform's database, as the tests build it (its own role, its prebuilds user), filled
+ * the way the platform writes it. pb_store_seed writes only into prebuilds' own schema, so
+ * the shape is generated here: the same counts, and the same organizations configured (the
+ * first preset of every version of organization i when floor((i + 1) f) > floor(i f)). */
+static int pg_platform(const bench_cfg *c, const bench_db *db, const bench_shape *sh, char *err)
 {
     pid_t pid = fork();
     if (pid == 0) {
@@ -131,10 +136,45 @@ static int pg_platform(const bench_cfg *c, const bench_db *db, char *err)
         (void)snprintf(err, BENCH_ERR, "%s %s failed", c->platform_sh, db->name);
         return -1;
     }
-    return pg_run(db->conninfo,
-                  "ALTER TABLE organizations ALTER COLUMN default_org_member_roles"
-                  " SET DEFAULT '{}'",
-                  NULL, NULL, NULL, err);
+    pb_target t;
+    pb_target_init_default(&t);
+    char sql[4][900];
+    (void)snprintf(sql[0], sizeof(sql[0]),
+                   "INSERT INTO organizations (id, name, display_name, description, created_at,"
+                   " updated_at, default_org_member_roles) SELECT md5('o' || i)::uuid,"
+                   " 'org-' || lpad(i::text, 7, '0'), 'org ' || i, '', now(), now(),"
+                   " '{organization-workspace-access}' FROM generate_series(0, %lld) i",
+                   (long long)sh->orgs - 1);
+    (void)snprintf(sql[1], sizeof(sql[1]),
+                   "INSERT INTO templates (id, organization_id, name, provisioner,"
+                   " active_version_id, created_by, created_at, updated_at)"
+                   " SELECT md5('t' || i || ':' || ti)::uuid, md5('o' || i)::uuid,"
+                   " 'template-' || ti, 'terraform', '00000000-0000-0000-0000-000000000000', $1,"
+                   " now(), now() FROM generate_series(0, %lld) i, generate_series(0, %lld) ti",
+                   (long long)sh->orgs - 1, (long long)sh->templates - 1);
+    (void)snprintf(sql[2], sizeof(sql[2]),
+                   "INSERT INTO template_versions (id, template_id, organization_id, name, readme,"
+                   " job_id, created_by, created_at, updated_at)"
+                   " SELECT md5('v' || i || ':' || ti || ':' || vi)::uuid,"
+                   " md5('t' || i || ':' || ti)::uuid, md5('o' || i)::uuid, 'v' || vi, '',"
+                   " gen_random_uuid(), $1, now(), now() FROM generate_series(0, %lld) i,"
+                   " generate_series(0, %lld) ti, generate_series(0, %lld) vi",
+                   (long long)sh->orgs - 1, (long long)sh->templates - 1,
+                   (long long)sh->versions - 1);
+    (void)snprintf(sql[3], sizeof(sql[3]),
+                   "INSERT INTO template_version_presets (id, template_version_id, name,"
+                   " desired_instances) SELECT md5('p' || i || ':' || ti || ':' || vi || ':' ||"
+                   " pi)::uuid, md5('v' || i || ':' || ti || ':' || vi)::uuid, 'preset-' || pi,"
+                   " CASE WHEN pi = 0 AND floor((i + 1) * %.17g) > floor(i * %.17g) THEN 1 END"
+                   " FROM generate_series(0, %lld) i, generate_series(0, %lld) ti,"
+                   " generate_series(0, %lld) vi, generate_series(0, %lld) pi",
+                   sh->fraction, sh->fraction, (long long)sh->orgs - 1,
+                   (long long)sh->templates - 1, (long long)sh->versions - 1,
+                   (long long)sh->presets - 1);
+    for (int i = 0; i < 4; i++)
+        if (pg_run(db->conninfo, sql[i], i > 0 && i < 3 ? t.user_id : NULL, NULL, NULL, err) != 0)
+            return -1;
+    return 0;
 }
 
 /* `few` templates get one configured preset each. */
@@ -159,7 +199,7 @@ static int converge(const bench_db *db, char *err)
     pb_report r;
     pb_report_init(&r);
     pb_err e;
-    int rc = db_store(db, &s, err);
+    int rc = db_store(db, &s, false, err);
     if (rc == 0 && (rc = pb_reconcile(s, &t, NULL, &r, &e)) != 0)
         (void)snprintf(err, BENCH_ERR, "converge %s: %.400s", db->name, e.msg);
     pb_report_fini(&r);
@@ -172,8 +212,6 @@ int db_create(const bench_cfg *c, const bench_shape *sh, pb_backend b, bench_db 
 {
     names(c, sh, b, db);
     db_drop(c, db);
-    int rc = b == PB_BACKEND_PG ? pg_platform(c, db, err) : 0;
-    pb_store *s = NULL;
     pb_target t;
     pb_target_init_default(&t);
     pb_seed_opts so = {.orgs = sh->orgs,
@@ -186,13 +224,17 @@ int db_create(const bench_cfg *c, const bench_shape *sh, pb_backend b, bench_db 
     pb_init_opts io = {.create_user = true};
     pb_init_result ir;
     pb_err e;
+    pb_store *s = NULL;
     double start = bench_now_ms();
-    if (rc == 0 && (rc = db_store(db, &s, err)) == 0 && b == PB_BACKEND_SQLITE &&
-        (rc = pb_store_init(s, &t, &io, &ir, &e)) != 0)
-        (void)snprintf(err, BENCH_ERR, "init %s: %.400s", db->name, e.msg);
-    if (rc == 0 && (rc = pb_store_seed(s, &t, &so, &sr, &e)) != 0)
-        (void)snprintf(err, BENCH_ERR, "seed %s: %.400s", db->name, e.msg);
-    pb_store_free(&s);
+    int rc = 0;
+    if (b == PB_BACKEND_PG) {
+        rc = pg_platform(c, db, sh, err);
+    } else if ((rc = db_store(db, &s, false, err)) == 0) {
+        if ((rc = pb_store_init(s, &t, &io, &ir, &e)) != 0 ||
+            (rc = pb_store_seed(s, &t, &so, &sr, &e)) != 0)
+            (void)snprintf(err, BENCH_ERR, "seed %s: %.400s", db->name, e.msg);
+        pb_store_free(&s);
+    }
     if (rc == 0 && sh->few > 0)
         rc = configure_few(db, sh->few, err);
     if (rc == 0)
@@ -205,12 +247,13 @@ int db_create(const bench_cfg *c, const bench_shape *sh, pb_backend b, bench_db 
                      "SELECT count(*) FROM template_version_presets"
                      " WHERE desired_instances IS NOT NULL",
                      NULL, NULL, &configured, err);
-    json_object_set_new(info, "data",
-                        json_pack("{s:I, s:I, s:I, s:I, s:f, s:f}", "orgs", (json_int_t)sr.orgs,
-                                  "templates", (json_int_t)sr.templates, "versions",
-                                  (json_int_t)sr.versions, "presets", (json_int_t)sr.presets,
-                                  "configured_presets", configured, "seed_s",
-                                  (bench_now_ms() - start) / 1e3));
+    json_object_set_new(
+        info, "data",
+        json_pack("{s:I, s:I, s:I, s:I, s:f, s:f}", "orgs", (json_int_t)sh->orgs, "templates",
+                  (json_int_t)(sh->orgs * sh->templates), "versions",
+                  (json_int_t)(sh->orgs * sh->templates * sh->versions), "presets",
+                  (json_int_t)(sh->orgs * sh->templates * sh->versions * sh->presets),
+                  "configured_presets", configured, "seed_s", (bench_now_ms() - start) / 1e3));
     return rc;
 }
 
@@ -222,7 +265,7 @@ int db_install_summary(const bench_db *db, char *err)
     pb_init_opts io = {.summary = true};
     pb_init_result ir;
     pb_err e;
-    int rc = db_store(db, &s, err);
+    int rc = db_store(db, &s, false, err);
     if (rc == 0 && (rc = pb_store_init(s, &t, &io, &ir, &e)) != 0)
         (void)snprintf(err, BENCH_ERR, "init --summary %s: %.400s", db->name, e.msg);
     pb_store_free(&s);

@@ -143,7 +143,7 @@ static int run_one(ctx *c, int k, double f[F_N])
     bool pg = c->db->backend == PB_BACKEND_PG;
     if (pg && k <= K_REF)
         PQclear(PQexec(c->ref, k == K_REF_JIT ? "SET jit = on" : "SET jit = off"));
-    if (k == K_FIRST && db_store(c->db, &fresh, c->err) != 0)
+    if (k == K_FIRST && db_store(c->db, &fresh, false, c->err) != 0)
         return -1;
     f[F_ROWS] = 0;
     int rc = pg ? server_totals(c, before) : 0;
@@ -193,7 +193,7 @@ static int open_ctx(ctx *c, const bench_cfg *cfg, const bench_db *db, char *err)
         c->ref = PQconnectdb(db->conninfo);
     }
     double rows = 0;
-    return db_store(db, &c->later, err) != 0 ? -1 : ours(c, c->later, &rows);
+    return db_store(db, &c->later, true, err) != 0 ? -1 : ours(c, c->later, &rows);
 }
 
 static void close_ctx(ctx *c)
@@ -312,7 +312,7 @@ json_t *measure_passes(const bench_cfg *cfg, const bench_db *db, char *err)
     if (pg)
         c.admin = PQconnectdb(cfg->pg);
     json_t *out = json_object();
-    int rc = (pg ? server_totals(&c, before) : 0) || db_store(db, &s, err);
+    int rc = (pg ? server_totals(&c, before) : 0) || db_store(db, &s, true, err);
     for (int i = 0; i < 2 && rc == 0; i++) {
         pb_report r;
         pb_report_init(&r);
