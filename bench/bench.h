@@ -35,6 +35,7 @@ typedef struct bench_shape {
     double fraction;
     int64_t few;
     bool curve; /* a point of the growth curve (else one of the named shapes) */
+    long soak;  /* this many daemon passes on it, for the flat-memory check (0: none) */
 } bench_shape;
 
 typedef struct bench_db {
@@ -71,6 +72,9 @@ json_t *measure_status(const bench_cfg *c, const bench_db *db, bool summary, cha
 json_t *measure_passes(const bench_cfg *c, const bench_db *db, char *err);
 /* The CLI as a child process (`reconcile --json` or `run --once`): peak RSS, output. */
 json_t *measure_cli(const bench_cfg *c, const bench_db *db, const char *const *args);
+/* The daemon (`run --interval 1ms`) for `passes` converged passes: its peak RSS (VmHWM)
+ * after the first tenth of them and at the end. */
+json_t *measure_soak(const bench_cfg *c, const bench_db *db, long passes);
 
 /* ---- judge.c ---- */
 

@@ -19,25 +19,25 @@
 
 /* The shapes of issue 12 and the growth curve (3 x 5 x 4, half configured, like "small"). */
 static const bench_shape full[] = {
-    {"small", "many small organizations", 10000, 3, 5, 4, 0.5, 0, true},
-    {"deep", "few organizations, deep history", 10, 100, 100, 3, 0, 5, false},
-    {"sparse", "many organizations, few with prebuilds", 5000, 4, 10, 2, 0.1, 0, false},
-    {"c10k", "curve", 170, 3, 5, 4, 0.5, 0, true},
-    {"c30k", "curve", 500, 3, 5, 4, 0.5, 0, true},
-    {"c100k", "curve", 1700, 3, 5, 4, 0.5, 0, true},
-    {"c300k", "curve", 5000, 3, 5, 4, 0.5, 0, true},
-    {"c1m", "curve", 17000, 3, 5, 4, 0.5, 0, true},
-    {"c3m", "curve", 50000, 3, 5, 4, 0.5, 0, true},
+    {"small", "many small organizations", 10000, 3, 5, 4, 0.5, 0, true, 0},
+    {"deep", "few organizations, deep history", 10, 100, 100, 3, 0, 5, false, 0},
+    {"sparse", "many organizations, few with prebuilds", 5000, 4, 10, 2, 0.1, 0, false, 0},
+    {"c10k", "curve", 170, 3, 5, 4, 0.5, 0, true, 11000},
+    {"c30k", "curve", 500, 3, 5, 4, 0.5, 0, true, 0},
+    {"c100k", "curve", 1700, 3, 5, 4, 0.5, 0, true, 0},
+    {"c300k", "curve", 5000, 3, 5, 4, 0.5, 0, true, 0},
+    {"c1m", "curve", 17000, 3, 5, 4, 0.5, 0, true, 0},
+    {"c3m", "curve", 50000, 3, 5, 4, 0.5, 0, true, 0},
 };
 static const bench_shape smoke[] = {
-    {"small", "many small organizations", 40, 3, 2, 2, 0.5, 0, true},
-    {"deep", "few organizations, deep history", 3, 4, 6, 2, 0, 2, false},
-    {"sparse", "many organizations, few with prebuilds", 40, 2, 3, 2, 0.1, 0, false},
-    {"c1", "curve", 10, 3, 2, 2, 0.5, 0, true},
+    {"small", "many small organizations", 40, 3, 2, 2, 0.5, 0, true, 0},
+    {"deep", "few organizations, deep history", 3, 4, 6, 2, 0, 2, false, 0},
+    {"sparse", "many organizations, few with prebuilds", 40, 2, 3, 2, 0.1, 0, false, 0},
+    {"c1", "curve", 10, 3, 2, 2, 0.5, 0, true, 200},
 };
 /* 100% drift: every organization has prebuilds and misses all three rows. */
-static const bench_shape drift_full = {"drift", "100% drift", 100000, 1, 1, 1, 1.0, 0, false};
-static const bench_shape drift_smoke = {"drift", "100% drift", 30, 1, 1, 1, 1.0, 0, false};
+static const bench_shape drift_full = {"drift", "100% drift", 100000, 1, 1, 1, 1.0, 0, false, 0};
+static const bench_shape drift_smoke = {"drift", "100% drift", 30, 1, 1, 1, 1.0, 0, false, 0};
 
 static void progress(const bench_cfg *c, double t0, const char *what, const char *name,
                      pb_backend b, const char *err)
@@ -77,6 +77,10 @@ static json_t *run_cell(const bench_cfg *c, const bench_shape *sh, pb_backend b,
         }
         json_object_set_new(m, "passes", p);
         json_object_set_new(cell, b == PB_BACKEND_SQLITE ? "summary" : states[si], m);
+        if (summary && b == PB_BACKEND_PG && sh->soak > 0) {
+            progress(c, t0, "daemon passes", sh->name, b, NULL);
+            json_object_set_new(cell, "soak", measure_soak(c, &db, sh->soak));
+        }
         if (b == PB_BACKEND_SQLITE)
             break; /* our own schema: the summary is always there */
     }
@@ -190,8 +194,8 @@ int main(int argc, char **argv)
             out_dir = v;
         else if (strcmp(a, "--pg") == 0)
             c.pg = v;
-        else if (strcmp(a, "--pg-file") == 0 && (c.pg = read_line(v)) == NULL)
-            return usage();
+        else if (strcmp(a, "--pg-file") == 0)
+            c.pg = read_line(v);
         else if (strcmp(a, "--sqlite-dir") == 0)
             c.sqlite_dir = v;
         else if (strcmp(a, "--platform") == 0)
@@ -208,7 +212,7 @@ int main(int argc, char **argv)
             return usage();
     }
     if (out_dir == NULL || (c.pg == NULL && c.sqlite_dir == NULL) || c.rounds < 1)
-        return usage();
+        return usage(); /* also an unreadable --pg-file */
     if (c.smoke)
         c.rounds = 2;
     (void)snprintf(c.prefix, sizeof(c.prefix), c.smoke ? "pbbs%d" : "pbbench", (int)getpid());

@@ -8,6 +8,7 @@
  * report, and the peak RSS the kernel accounted to the process. */
 #include <fcntl.h>
 #include <math.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -375,4 +376,68 @@ json_t *measure_cli(const bench_cfg *cfg, const bench_db *db, const char *const 
     if (report != NULL)
         json_object_set_new(out, "report", report);
     return out;
+}
+
+static long vm_hwm_kb(pid_t pid)
+{
+    char path[64], line[256];
+    long kb = -1;
+    (void)snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+    FILE *f = fopen(path, "r");
+    while (f != NULL && fgets(line, sizeof(line), f) != NULL)
+        if (strncmp(line, "VmHWM:", 6) == 0)
+            kb = strtol(line + 6, NULL, 10);
+    if (f != NULL)
+        fclose(f);
+    return kb;
+}
+
+json_t *measure_soak(const bench_cfg *c, const bench_db *db, long passes)
+{
+    const char *argv[] = {c->prebuilds, "--db", db->url,          "--log-level", "debug", "run",
+                          "--interval", "1ms",  "--metrics-addr", "off",         NULL};
+    int fds[2];
+    if (pipe(fds) != 0)
+        return json_pack("{s:s}", "failed", "pipe");
+    pid_t pid = fork();
+    if (pid == 0) {
+        int null = open("/dev/null", O_RDWR);
+        (void)dup2(null, 0);
+        (void)dup2(null, 1);
+        (void)dup2(fds[1], 2);
+        close(fds[0]);
+        execv(argv[0], (char *const *)argv);
+        _exit(127);
+    }
+    close(fds[1]);
+    char buf[65536];
+    size_t len = 0;
+    long seen = 0, early_kb = -1, end_kb = -1;
+    double t0 = bench_now_ms();
+    ssize_t got;
+    while (seen < passes && bench_now_ms() - t0 < 600e3 &&
+           (got = read(fds[0], buf + len, sizeof(buf) - 1 - len)) > 0) {
+        len += (size_t)got;
+        buf[len] = '\0';
+        char *line = buf, *nl;
+        while ((nl = strchr(line, '\n')) != NULL) {
+            *nl = '\0';
+            seen += strstr(line, "pass converged") != NULL;
+            if (seen == passes / 10 && early_kb < 0)
+                early_kb = vm_hwm_kb(pid);
+            line = nl + 1;
+        }
+        len -= (size_t)(line - buf);
+        memmove(buf, line, len);
+    }
+    end_kb = vm_hwm_kb(pid);
+    (void)kill(pid, SIGTERM);
+    while (read(fds[0], buf, sizeof(buf)) > 0) {
+    }
+    close(fds[0]);
+    int st = 0;
+    (void)waitpid(pid, &st, 0);
+    return json_pack("{s:I, s:I, s:I, s:f, s:i}", "passes", (json_int_t)seen, "hwm_kb_early",
+                     (json_int_t)early_kb, "hwm_kb_end", (json_int_t)end_kb, "seconds",
+                     (bench_now_ms() - t0) / 1e3, "exit", WIFEXITED(st) ? WEXITSTATUS(st) : -1);
 }
