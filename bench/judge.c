@@ -7,13 +7,17 @@
 
 #include "bench.h"
 
+/* The number at a dotted path ("a.b.c") of a JSON object; NAN when absent. */
 static double num(const json_t *o, const char *path)
 {
-    char key[128];
-    (void)snprintf(key, sizeof(key), "%s", path);
     const json_t *at = o;
-    for (char *k = strtok(key, "."); k != NULL && at != NULL; k = strtok(NULL, "."))
-        at = json_object_get(at, k);
+    for (const char *k = path; at != NULL && *k != '\0';) {
+        size_t len = strcspn(k, ".");
+        char key[64];
+        (void)snprintf(key, sizeof(key), "%.*s", (int)len, k);
+        at = json_object_get(at, key);
+        k += len + (k[len] == '.');
+    }
     return at != NULL ? json_number_value(at) : NAN;
 }
 
@@ -40,12 +44,12 @@ static void add(target *t, const char *fmt, ...)
         t->len += (size_t)n;
 }
 
-static json_t *verdict(const char *id, const char *text, const target *t, const char *note)
+static json_t *verdict(const char *id, const char *text, const target *t)
 {
     return json_pack("{s:s, s:s, s:s, s:s}", "id", id, "target", text, "figure", t->figure,
                      "verdict",
                      !t->measured ? "not measured"
-                     : t->met     ? (note != NULL ? note : "met")
+                     : t->met     ? "met"
                                   : "missed");
 }
 
@@ -83,26 +87,9 @@ static void ratios(const json_t *root, const char *backend, const char *state, d
     }
 }
 
-json_t *judge_targets(const bench_cfg *c, const json_t *root)
+/* JIT: none in our sessions, and the reference's shows what it would have cost. */
+static void judge_jit(const json_t *root, target *t)
 {
-    (void)c;
-    json_t *out = json_array();
-    target t = {0};
-    ratios(root, "postgresql", "nothing", 1.0, true, NULL, &t);
-    json_array_append_new(out, verdict("1",
-                                       "nothing installed: converged status at most 1.0x the "
-                                       "reference on every shape",
-                                       &t, NULL));
-    memset(&t, 0, sizeof(t));
-    ratios(root, "postgresql", "summary", 0.3, true, NULL, &t);
-    json_array_append_new(out, verdict("2",
-                                       "with the summary: at most 0.3x the reference on every "
-                                       "shape, one-shot commands and every daemon pass (the "
-                                       "first is the one-shot's probe)",
-                                       &t, NULL));
-
-    /* JIT: none in our sessions, and the reference's shows what it would have cost. */
-    memset(&t, 0, sizeof(t));
     double ours_jit = 0, ref_jit = 0, statements = 0;
     size_t i;
     const json_t *cell;
@@ -112,93 +99,126 @@ json_t *judge_targets(const bench_cfg *c, const json_t *root)
             const json_t *m = json_object_get(cell, s ? "summary" : "nothing");
             if (m == NULL)
                 continue;
-            t.measured = true;
+            t->measured = true;
             ours_jit += num(m, "ours_first_pass.jit_functions") +
                         num(m, "ours_later_pass.jit_functions") + num(m, "passes.jit_functions");
             ref_jit = fmax(ref_jit, num(m, "reference_jit_on.jit_functions"));
             statements = fmax(statements, num(m, "passes.first.statements"));
         }
     }
-    add(&t,
+    add(t,
         "JIT functions in our statements: %.0f; at most %.0f statement per converged pass "
         "(one-shot included); the reference with JIT on compiled up to %.0f functions",
         ours_jit, statements, ref_jit);
-    t.met = ours_jit == 0 && statements == 1;
-    json_array_append_new(out, verdict("3",
-                                       "no JIT compilation of our statements, one-shot "
-                                       "commands included, no statement added",
-                                       &t, NULL));
+    t->met = ours_jit == 0 && statements == 1;
+}
 
-    memset(&t, 0, sizeof(t));
-    t.met = true;
+static void judge_drift(const json_t *root, target *t)
+{
+    size_t i;
     const json_t *d;
+    t->met = true;
     json_array_foreach(json_object_get(root, "drift"), i, d)
     {
         if (json_object_get(d, "oneshot") == NULL)
             continue;
-        t.measured = true;
+        t->measured = true;
         double rt = num(d, "oneshot.report.round_trips");
         double one = num(d, "oneshot.maxrss_kb") / 1024, dae = num(d, "daemon.maxrss_kb") / 1024;
-        add(&t,
+        add(t,
             "%s%s, %.0f organizations: %.0f round trips; peak RSS reconcile %.1f MiB, run "
             "%.1f MiB (converged run: %.1f MiB)",
-            t.len ? "; " : "", str(d, "backend"), num(d, "data.orgs"), rt, one, dae,
+            t->len ? "; " : "", str(d, "backend"), num(d, "data.orgs"), rt, one, dae,
             num(d, "daemon_converged.maxrss_kb") / 1024);
         /* round trips are PostgreSQL's: on SQLite every statement is a call into the engine */
-        t.met = t.met && (rt <= 2 || strcmp(str(d, "backend"), "sqlite") == 0) && one <= 16 &&
-                dae <= 16;
+        t->met = t->met && (rt <= 2 || strcmp(str(d, "backend"), "sqlite") == 0) && one <= 16 &&
+                 dae <= 16;
     }
-    json_array_append_new(out, verdict("4",
-                                       "100% drift at 100k organizations: at most 2 round "
-                                       "trips and peak RSS at most 16 MiB",
-                                       &t, NULL));
+}
 
-    memset(&t, 0, sizeof(t));
+static void judge_soak(const json_t *root, target *t)
+{
+    size_t i;
+    const json_t *cell;
     json_array_foreach(json_object_get(root, "cells"), i, cell)
     {
         const json_t *soak = json_object_get(cell, "soak");
         if (soak == NULL)
             continue;
         double early = num(soak, "hwm_kb_early"), end = num(soak, "hwm_kb_end");
-        t.measured = true;
-        add(&t,
+        t->measured = true;
+        add(t,
             "%s, %.0f organizations, --interval 1ms: VmHWM %.0f KiB after %.0f passes, %.0f KiB "
             "after %.0f (%+.0f KiB)",
             str(cell, "backend"), num(cell, "data.orgs"), early, floor(num(soak, "passes") / 10),
             end, num(soak, "passes"), end - early);
-        t.met = end - early <= 64 && early > 0;
+        t->met = end - early <= 64 && early > 0;
     }
-    json_array_append_new(out, verdict("4b",
-                                       "the daemon's peak RSS flat across its converged "
-                                       "passes (at most +64 KiB after the first tenth)",
-                                       &t, NULL));
+}
 
-    memset(&t, 0, sizeof(t));
-    ratios(root, "sqlite", "summary", 0.3, false, "small", &t);
-    json_array_append_new(out, verdict("5",
-                                       "SQLite at most 0.3x the reference statement at 10k "
-                                       "organizations (small; the other shapes shown)",
-                                       &t, NULL));
-
-    memset(&t, 0, sizeof(t));
+static void judge_coverage(const json_t *root, target *t)
+{
     double max_presets = 0;
     int n = 0;
+    size_t i;
+    const json_t *cell;
     json_array_foreach(json_object_get(root, "cells"), i, cell)
     {
         n += json_object_get(cell, "failed") == NULL;
         max_presets = fmax(max_presets, num(cell, "data.presets"));
     }
     const json_t *skipped = json_object_get(json_object_get(root, "config"), "skipped");
-    add(&t, "%d cells measured (shapes and curve points x backends), up to %.0f presets", n,
+    add(t, "%d cells measured (shapes and curve points x backends), up to %.0f presets", n,
         max_presets);
     if (json_array_size(skipped) > 0)
-        add(&t, "; %zu curve points above --max-presets not run", json_array_size(skipped));
-    t.measured = n > 0;
-    t.met = json_array_size(skipped) == 0 && max_presets >= 3e6;
-    json_array_append_new(out, verdict("6",
-                                       "shapes on both backends and a growth curve of the "
-                                       "converged cost from 10k to 3M presets, log-log",
-                                       &t, NULL));
+        add(t, "; %zu curve points above --max-presets not run", json_array_size(skipped));
+    t->measured = n > 0;
+    t->met = json_array_size(skipped) == 0 && max_presets >= 3e6;
+}
+
+json_t *judge_targets(const bench_cfg *c, const json_t *root)
+{
+    (void)c;
+    static const char *const texts[] = {
+        "nothing installed: converged status at most 1.0x the reference on every shape",
+        "with the summary: at most 0.3x the reference on every shape, one-shot commands and "
+        "every daemon pass (the first is the one-shot's probe)",
+        "no JIT compilation of our statements, one-shot commands included, no statement added",
+        "100% drift at 100k organizations: at most 2 round trips and peak RSS at most 16 MiB",
+        "the daemon's peak RSS flat across its converged passes (at most +64 KiB after the "
+        "first tenth)",
+        "SQLite at most 0.3x the reference statement at 10k organizations (small; the other "
+        "shapes shown)",
+        "shapes on both backends and a growth curve of the converged cost from 10k to 3M "
+        "presets, log-log"};
+    static const char *const ids[] = {"1", "2", "3", "4", "4b", "5", "6"};
+    json_t *out = json_array();
+    for (size_t k = 0; k < sizeof(ids) / sizeof(ids[0]); k++) {
+        target t = {0};
+        switch (k) {
+        case 0:
+            ratios(root, "postgresql", "nothing", 1.0, true, NULL, &t);
+            break;
+        case 1:
+            ratios(root, "postgresql", "summary", 0.3, true, NULL, &t);
+            break;
+        case 2:
+            judge_jit(root, &t);
+            break;
+        case 3:
+            judge_drift(root, &t);
+            break;
+        case 4:
+            judge_soak(root, &t);
+            break;
+        case 5:
+            ratios(root, "sqlite", "summary", 0.3, false, "small", &t);
+            break;
+        default:
+            judge_coverage(root, &t);
+        }
+        json_array_append_new(out, verdict(ids[k], texts[k], &t));
+    }
     return out;
 }
 

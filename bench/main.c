@@ -177,6 +177,36 @@ static char *read_line(const char *path)
     return buf;
 }
 
+static int parse_args(bench_cfg *c, int argc, char **argv, const char **out_dir,
+                      double *max_presets)
+{
+    for (int i = 2; i + 1 < argc; i += 2) {
+        const char *a = argv[i], *v = argv[i + 1];
+        if (strcmp(a, "--out") == 0)
+            *out_dir = v;
+        else if (strcmp(a, "--pg") == 0)
+            c->pg = v;
+        else if (strcmp(a, "--pg-file") == 0)
+            c->pg = read_line(v);
+        else if (strcmp(a, "--sqlite-dir") == 0)
+            c->sqlite_dir = v;
+        else if (strcmp(a, "--platform") == 0)
+            c->platform_sh = v;
+        else if (strcmp(a, "--prebuilds") == 0)
+            c->prebuilds = v;
+        else if (strcmp(a, "--rounds") == 0)
+            c->rounds = (int)strtol(v, NULL, 10);
+        else if (strcmp(a, "--cell-budget-s") == 0)
+            c->cell_budget_ms = strtod(v, NULL) * 1e3;
+        else if (strcmp(a, "--max-presets") == 0)
+            *max_presets = strtod(v, NULL);
+        else if (strncmp(a, "--", 2) == 0)
+            return -1;
+    }
+    /* an unreadable --pg-file leaves no server */
+    return *out_dir == NULL || (c->pg == NULL && c->sqlite_dir == NULL) || c->rounds < 1 ? -1 : 0;
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 2 || (strcmp(argv[1], "run") != 0 && strcmp(argv[1], "smoke") != 0))
@@ -188,31 +218,8 @@ int main(int argc, char **argv)
                    .smoke = strcmp(argv[1], "smoke") == 0};
     const char *out_dir = NULL;
     double max_presets = 1e12;
-    for (int i = 2; i + 1 < argc; i += 2) {
-        const char *a = argv[i], *v = argv[i + 1];
-        if (strcmp(a, "--out") == 0)
-            out_dir = v;
-        else if (strcmp(a, "--pg") == 0)
-            c.pg = v;
-        else if (strcmp(a, "--pg-file") == 0)
-            c.pg = read_line(v);
-        else if (strcmp(a, "--sqlite-dir") == 0)
-            c.sqlite_dir = v;
-        else if (strcmp(a, "--platform") == 0)
-            c.platform_sh = v;
-        else if (strcmp(a, "--prebuilds") == 0)
-            c.prebuilds = v;
-        else if (strcmp(a, "--rounds") == 0)
-            c.rounds = atoi(v);
-        else if (strcmp(a, "--cell-budget-s") == 0)
-            c.cell_budget_ms = atof(v) * 1e3;
-        else if (strcmp(a, "--max-presets") == 0)
-            max_presets = atof(v);
-        else if (strncmp(a, "--", 2) == 0)
-            return usage();
-    }
-    if (out_dir == NULL || (c.pg == NULL && c.sqlite_dir == NULL) || c.rounds < 1)
-        return usage(); /* also an unreadable --pg-file */
+    if (parse_args(&c, argc, argv, &out_dir, &max_presets) != 0)
+        return usage();
     if (c.smoke)
         c.rounds = 2;
     (void)snprintf(c.prefix, sizeof(c.prefix), c.smoke ? "pbbs%d" : "pbbench", (int)getpid());
