@@ -43,6 +43,11 @@ void pb_dburl_redact(const char *url, char *buf, size_t buf_len);
 PB_MUST_CHECK int pb_uuid_parse(const char *in, char out[PB_UUID_LEN + 1], const char *what,
                                 pb_err *err);
 
+/* The UTF-8 sequence at s (NUL-terminated): its length in bytes, with its code point in
+ * *cp, or 0 when it is not well formed (truncated, overlong, a surrogate, past U+10FFFF).
+ * The one decoder of the library and the application. */
+size_t pb_utf8_decode(const char *s, uint32_t *cp);
+
 /* A name: non-empty, at most max_len bytes, valid UTF-8, no control characters (C0, DEL,
  * C1). */
 PB_MUST_CHECK int pb_name_check(const char *name, const char *what, size_t max_len, pb_err *err);

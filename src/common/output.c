@@ -10,34 +10,7 @@
 #include <wchar.h>
 
 #include "output.h"
-
-/* Length of a well-formed UTF-8 sequence at s and its code point, 0 when malformed. */
-static size_t utf8_decode(const unsigned char *s, uint32_t *cp_out)
-{
-    if (s[0] < 0x80) {
-        *cp_out = s[0];
-        return 1;
-    }
-    size_t len;
-    uint32_t cp, min;
-    if ((s[0] & 0xe0) == 0xc0)
-        len = 2, cp = s[0] & 0x1f, min = 0x80;
-    else if ((s[0] & 0xf0) == 0xe0)
-        len = 3, cp = s[0] & 0x0f, min = 0x800;
-    else if ((s[0] & 0xf8) == 0xf0)
-        len = 4, cp = s[0] & 0x07, min = 0x10000;
-    else
-        return 0;
-    for (size_t i = 1; i < len; i++) {
-        if ((s[i] & 0xc0) != 0x80)
-            return 0;
-        cp = (cp << 6) | (s[i] & 0x3f);
-    }
-    if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-        return 0;
-    *cp_out = cp;
-    return len;
-}
+#include "prebuilds/parse.h"
 
 bool pb_term_unsafe(uint32_t cp)
 {
@@ -61,7 +34,7 @@ char *pb_escape_term(const char *s)
     const unsigned char *p = (const unsigned char *)s;
     while (*p != '\0') {
         uint32_t cp = 0;
-        size_t n = utf8_decode(p, &cp);
+        size_t n = pb_utf8_decode((const char *)p, &cp);
         if (*p == '\\') {
             *o++ = '\\';
             *o++ = '\\';
@@ -98,7 +71,7 @@ json_t *pb_json_string(const char *s)
     const unsigned char *p = (const unsigned char *)s;
     while (*p != '\0') {
         uint32_t cp;
-        size_t n = utf8_decode(p, &cp);
+        size_t n = pb_utf8_decode((const char *)p, &cp);
         if (n == 0) {
             memcpy(o, "\xef\xbf\xbd", 3); /* U+FFFD */
             o += 3;
@@ -123,7 +96,7 @@ char *pb_json_term_safe(char *text)
     const unsigned char *p = (const unsigned char *)text;
     for (size_t i = 0; i < len;) {
         uint32_t cp = 0;
-        size_t n = utf8_decode(p + i, &cp);
+        size_t n = pb_utf8_decode((const char *)p + i, &cp);
         n_unsafe += n > 1 && pb_term_unsafe(cp);
         i += n > 0 ? n : 1;
     }
@@ -138,7 +111,7 @@ char *pb_json_term_safe(char *text)
     char *o = out;
     for (size_t i = 0; i < len;) {
         uint32_t cp = 0;
-        size_t n = utf8_decode(p + i, &cp);
+        size_t n = pb_utf8_decode((const char *)p + i, &cp);
         if (n > 1 && pb_term_unsafe(cp)) { /* only inside strings: JSON escapes them alike */
             *o++ = '\\';
             *o++ = 'u';
@@ -195,7 +168,7 @@ size_t pb_display_width(const char *s)
     const unsigned char *p = (const unsigned char *)s;
     while (*p != '\0') {
         uint32_t cp = 0;
-        size_t n = utf8_decode(p, &cp);
+        size_t n = pb_utf8_decode((const char *)p, &cp);
         if (n == 0) { /* never in an escaped cell; one column, as the \xNN it becomes */
             w++;
             p++;

@@ -353,30 +353,31 @@ bad:
                        what, in == NULL ? "" : in);
 }
 
-/* Length of the UTF-8 sequence at s, or 0 when it is not well formed. */
-static size_t utf8_seq_len(const unsigned char *s)
+size_t pb_utf8_decode(const char *str, uint32_t *cp_out)
 {
-    if (s[0] < 0x80)
+    const unsigned char *s = (const unsigned char *)str;
+    if (s[0] < 0x80) {
+        *cp_out = s[0];
         return 1;
-    size_t len;
-    unsigned min;
-    unsigned cp;
-    if ((s[0] & 0xe0) == 0xc0) {
-        len = 2, min = 0x80, cp = s[0] & 0x1f;
-    } else if ((s[0] & 0xf0) == 0xe0) {
-        len = 3, min = 0x800, cp = s[0] & 0x0f;
-    } else if ((s[0] & 0xf8) == 0xf0) {
-        len = 4, min = 0x10000, cp = s[0] & 0x07;
-    } else {
-        return 0;
     }
-    for (size_t i = 1; i < len; i++) {
+    size_t len;
+    uint32_t cp, min;
+    if ((s[0] & 0xe0) == 0xc0)
+        len = 2, cp = s[0] & 0x1f, min = 0x80;
+    else if ((s[0] & 0xf0) == 0xe0)
+        len = 3, cp = s[0] & 0x0f, min = 0x800;
+    else if ((s[0] & 0xf8) == 0xf0)
+        len = 4, cp = s[0] & 0x07, min = 0x10000;
+    else
+        return 0;
+    for (size_t i = 1; i < len; i++) { /* a NUL is no continuation byte: never read past it */
         if ((s[i] & 0xc0) != 0x80)
             return 0;
         cp = (cp << 6) | (s[i] & 0x3f);
     }
     if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
         return 0;
+    *cp_out = cp;
     return len;
 }
 
@@ -393,13 +394,14 @@ int pb_name_check(const char *name, const char *what, size_t max_len, pb_err *er
         if (*p < 0x20 || *p == 0x7f)
             return pb__err_set(err, PB_EINVAL, "invalid %s: contains control byte 0x%02x", what,
                                *p);
-        size_t n = utf8_seq_len(p);
+        uint32_t cp;
+        size_t n = pb_utf8_decode((const char *)p, &cp);
         if (n == 0)
             return pb__err_set(err, PB_EINVAL, "invalid %s: not valid UTF-8 at byte %zu", what,
                                (size_t)(p - (const unsigned char *)name));
-        if (n == 2 && p[0] == 0xc2 && p[1] <= 0x9f) /* U+0080 to U+009F, the C1 controls */
+        if (cp >= 0x80 && cp <= 0x9f) /* the C1 controls */
             return pb__err_set(err, PB_EINVAL, "invalid %s: contains control character U+%04X",
-                               what, (unsigned)p[1]);
+                               what, (unsigned)cp);
         p += n;
     }
     return 0;
