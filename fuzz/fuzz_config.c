@@ -12,20 +12,20 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    pb_conf_file f;
+    app_conf_file f;
     char msg[512];
     msg[0] = '\0';
     memset(&f, 0, sizeof(f));
-    if (pb_conf_parse((const char *)data, size, "fuzz.conf", &f, msg, sizeof(msg)) == 0) {
+    if (app_conf_parse((const char *)data, size, "fuzz.conf", &f, msg, sizeof(msg)) == 0) {
         for (size_t i = 0; i < f.n; i++) {
             unsigned line = 0;
-            const char *v = pb_conf_file_get(&f, f.entries[i].key, &line);
+            const char *v = app_conf_file_get(&f, f.entries[i].key, &line);
             if (v == NULL || line == 0)
                 abort();
             bool b;
-            (void)pb_bool_parse(v, &b);
+            (void)app_bool_parse(v, &b);
         }
-        pb_conf_file_fini(&f);
+        app_conf_file_fini(&f);
     } else if (msg[0] == '\0' || strstr(msg, "fuzz.conf") == NULL) {
         abort();
     }

@@ -19,10 +19,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     int64_t ms = 0, again = 0;
     char msg[256];
     msg[0] = '\0';
-    if (pb_duration_parse(s, &ms, msg, sizeof(msg)) == 0) {
+    if (app_duration_parse(s, &ms, msg, sizeof(msg)) == 0) {
         char buf[64];
-        pb_duration_format(ms, buf, sizeof(buf));
-        if (pb_duration_parse(buf, &again, msg, sizeof(msg)) != 0 || again != ms)
+        app_duration_format(ms, buf, sizeof(buf));
+        if (app_duration_parse(buf, &again, msg, sizeof(msg)) != 0 || again != ms)
             abort();
     } else if (msg[0] == '\0' || strchr(msg, '\n') != NULL) {
         abort(); /* a refusal says why, on one line */

@@ -17,14 +17,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         return 0;
     memcpy(s, data, size);
     s[size] = '\0';
-    char *e = pb_escape_term(s);
+    char *e = app_escape_term(s);
     if (e != NULL) {
         pb_err err;
         if (e[0] != '\0' && pb_name_check(e, "escaped", (size_t)-1 / 2, &err) != 0)
             abort();
         free(e);
     }
-    json_t *j = pb_json_string(s);
+    json_t *j = app_json_string(s);
     if (j != NULL) {
         char *text = json_dumps(j, JSON_ENCODE_ANY);
         if (text == NULL)

@@ -39,9 +39,9 @@ static const struct kind_info *kind_of(const cli_cmd *cmd)
 }
 
 /* An option's value when the command has that option, else NULL. */
-static const char *opt_if(const cli_cmd *cmd, const pb_args *a, const char *name)
+static const char *opt_if(const cli_cmd *cmd, const app_args *a, const char *name)
 {
-    return pb_args_find(cmd->opts, name) >= 0 ? cli_opt(cmd, a, name) : NULL;
+    return app_args_find(cmd->opts, name) >= 0 ? cli_opt(cmd, a, name) : NULL;
 }
 
 /* ---- references ---- */
@@ -51,10 +51,10 @@ typedef struct parents {
 } parents;
 
 /* --org narrows --template, which (or --org) narrows --version: never given alone. */
-static int check_scopes(const cli_cmd *cmd, const pb_args *a, const char *parent)
+static int check_scopes(const cli_cmd *cmd, const app_args *a, const char *parent)
 {
     static const char *const narrowing[] = {"org", "template"};
-    if (parent == NULL || pb_args_find(cmd->opts, parent) < 0 || opt_if(cmd, a, parent) != NULL)
+    if (parent == NULL || app_args_find(cmd->opts, parent) < 0 || opt_if(cmd, a, parent) != NULL)
         return 0;
     for (size_t i = 0; i < sizeof(narrowing) / sizeof(narrowing[0]); i++) {
         if (strcmp(narrowing[i], parent) != 0 && opt_if(cmd, a, narrowing[i]) != NULL)
@@ -80,7 +80,7 @@ static int ref_failed(pb_err *err, const char *scope_what, const char *scope_ref
     return cli_fail(err);
 }
 
-static int resolve_parents(const cli_cmd *cmd, const pb_args *a, pb_store *s, parents *p)
+static int resolve_parents(const cli_cmd *cmd, const app_args *a, pb_store *s, parents *p)
 {
     const char *org = opt_if(cmd, a, "org"), *tpl = opt_if(cmd, a, "template");
     const char *ver = opt_if(cmd, a, "version");
@@ -113,7 +113,7 @@ static const char *parent_id(const struct kind_info *k, const parents *p)
 
 /* ---- create ---- */
 
-int cmd_create(cli_ctx *c, const cli_cmd *cmd, const pb_args *a)
+int cmd_create(cli_ctx *c, const cli_cmd *cmd, const app_args *a)
 {
     const struct kind_info *k = kind_of(cmd);
     const char *name = a->pos[0], *id_opt = opt_if(cmd, a, "id");
@@ -148,7 +148,7 @@ int cmd_create(cli_ctx *c, const cli_cmd *cmd, const pb_args *a)
         goto out;
     }
     (void)printf("%s\n", id);
-    ex = PB_EXIT_OK;
+    ex = APP_EXIT_OK;
 out:
     pb_store_free(&s);
     return ex;
@@ -159,7 +159,7 @@ out:
 typedef struct list_out {
     bool json;
     json_t *arr;
-    pb_table table;
+    app_table table;
     const struct kind_info *k;
     size_t n;
 } list_out;
@@ -174,7 +174,7 @@ static int on_obj(const pb_obj_row *row, void *arg)
         if (lo->k->parent_key != NULL)
             (void)json_object_set_new(o, lo->k->parent_key,
                                       row->parent_id ? json_string(row->parent_id) : json_null());
-        (void)json_object_set_new(o, "name", pb_json_string(row->name));
+        (void)json_object_set_new(o, "name", app_json_string(row->name));
         if (row->extra != NULL)
             (void)json_object_set_new(
                 o, "desired_instances",
@@ -183,13 +183,13 @@ static int on_obj(const pb_obj_row *row, void *arg)
     }
     if (lo->k->parent_key == NULL) {
         const char *two[2] = {row->id, row->name};
-        return pb_table_add(&lo->table, two) == 0 ? 0 : PB_ENOMEM;
+        return app_table_add(&lo->table, two) == 0 ? 0 : PB_ENOMEM;
     }
     const char *cells[4] = {row->id, row->parent_id ? row->parent_id : "-", row->name,
                             row->extra == NULL ? ""
                             : row->extra[0]    ? row->extra
                                                : "-"};
-    return pb_table_add(&lo->table, cells) == 0 ? 0 : PB_ENOMEM;
+    return app_table_add(&lo->table, cells) == 0 ? 0 : PB_ENOMEM;
 }
 
 static void table_init(list_out *lo)
@@ -197,7 +197,7 @@ static void table_init(list_out *lo)
     const struct kind_info *k = lo->k;
     if (k->parent_key == NULL) {
         static const char *const hdr2[2] = {"ID", "NAME"};
-        (void)pb_table_init(&lo->table, 2, hdr2);
+        (void)app_table_init(&lo->table, 2, hdr2);
         return;
     }
     char upper[32] = "";
@@ -206,10 +206,10 @@ static void table_init(list_out *lo)
         upper[i] = ch == '_' ? ' ' : (ch >= 'a' && ch <= 'z') ? (char)(ch - 32) : ch;
     }
     const char *hdr4[4] = {"ID", upper, "NAME", "DESIRED INSTANCES"};
-    (void)pb_table_init(&lo->table, k->kind == PB_OBJ_PRESET ? 4 : 3, hdr4);
+    (void)app_table_init(&lo->table, k->kind == PB_OBJ_PRESET ? 4 : 3, hdr4);
 }
 
-int cmd_list(cli_ctx *c, const cli_cmd *cmd, const pb_args *a)
+int cmd_list(cli_ctx *c, const cli_cmd *cmd, const app_args *a)
 {
     list_out lo = {.json = cli_opt(cmd, a, "json") != NULL, .k = kind_of(cmd)};
     int ex = check_scopes(cmd, a, lo.k->parent);
@@ -231,21 +231,21 @@ int cmd_list(cli_ctx *c, const cli_cmd *cmd, const pb_args *a)
     if (rc != 0)
         ex = cli_fail(&err);
     else if (lo.json)
-        (void)pb_json_print(lo.arr);
+        (void)app_json_print(lo.arr);
     else if (lo.n == 0)
         (void)printf("no %ss\n", lo.k->what);
     else
-        pb_table_print(&lo.table, stdout);
+        app_table_print(&lo.table, stdout);
     if (lo.json)
         json_decref(lo.arr);
     else
-        pb_table_fini(&lo.table);
+        app_table_fini(&lo.table);
     return ex;
 }
 
 /* ---- remove (drift) ---- */
 
-int cmd_remove(cli_ctx *c, const cli_cmd *cmd, const pb_args *a)
+int cmd_remove(cli_ctx *c, const cli_cmd *cmd, const app_args *a)
 {
     static const struct {
         const char *family;
@@ -277,8 +277,8 @@ int cmd_remove(cli_ctx *c, const cli_cmd *cmd, const pb_args *a)
         goto out;
     }
     (void)printf("removed %zu %s of the prebuilds user in organization %s\n", n,
-                 pb_plural(n, rows[i].one, rows[i].many), p.org);
-    ex = PB_EXIT_OK;
+                 app_plural(n, rows[i].one, rows[i].many), p.org);
+    ex = APP_EXIT_OK;
 out:
     pb_store_free(&s);
     return ex;
@@ -286,7 +286,7 @@ out:
 
 /* ---- seed ---- */
 
-int cmd_seed(cli_ctx *c, const cli_cmd *cmd, const pb_args *a)
+int cmd_seed(cli_ctx *c, const cli_cmd *cmd, const app_args *a)
 {
     pb_seed_opts o = {.templates_per_org = 3,
                       .versions_per_template = 5,
@@ -331,10 +331,10 @@ int cmd_seed(cli_ctx *c, const cli_cmd *cmd, const pb_args *a)
     if (rc != 0)
         return cli_fail(&err);
     (void)printf("seeded %lld %s (%lld with prebuilds, %lld drifted), %lld %s, %lld %s, %lld %s\n",
-                 (long long)r.orgs, pb_plural((size_t)r.orgs, "organization", "organizations"),
+                 (long long)r.orgs, app_plural((size_t)r.orgs, "organization", "organizations"),
                  (long long)r.prebuild_orgs, (long long)r.drifted_orgs, (long long)r.templates,
-                 pb_plural((size_t)r.templates, "template", "templates"), (long long)r.versions,
-                 pb_plural((size_t)r.versions, "version", "versions"), (long long)r.presets,
-                 pb_plural((size_t)r.presets, "preset", "presets"));
-    return PB_EXIT_OK;
+                 app_plural((size_t)r.templates, "template", "templates"), (long long)r.versions,
+                 app_plural((size_t)r.versions, "version", "versions"), (long long)r.presets,
+                 app_plural((size_t)r.presets, "preset", "presets"));
+    return APP_EXIT_OK;
 }

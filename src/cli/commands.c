@@ -139,7 +139,7 @@ static cli_cmd commands[] = {
      1,
      "create a template in an organization; prints its id",
      org_text,
-     {{"org", "ORG", ORG_HELP, PB_OPT_REQUIRED}, ID_OPT, {NULL, NULL, NULL, 0}},
+     {{"org", "ORG", ORG_HELP, APP_OPT_REQUIRED}, ID_OPT, {NULL, NULL, NULL, 0}},
      cmd_create,
      true},
     {"template list",
@@ -155,7 +155,7 @@ static cli_cmd commands[] = {
      1,
      "create a template version; prints its id",
      org_text,
-     {{"template", "TEMPLATE", "the template, by id or by name", PB_OPT_REQUIRED},
+     {{"template", "TEMPLATE", "the template, by id or by name", APP_OPT_REQUIRED},
       {"org", "ORG", "the template's organization", 0},
       ID_OPT,
       {NULL, NULL, NULL, 0}},
@@ -177,7 +177,7 @@ static cli_cmd commands[] = {
      1,
      "create a preset; prints its id",
      org_text,
-     {{"version", "VERSION", "the template version, by id or by name", PB_OPT_REQUIRED},
+     {{"version", "VERSION", "the template version, by id or by name", APP_OPT_REQUIRED},
       {"template", "TEMPLATE", "the version's template", 0},
       {"org", "ORG", "the version's organization", 0},
       {"desired-instances", "N", "desired_instances (default: not set)", 0},
@@ -202,7 +202,7 @@ static cli_cmd commands[] = {
      0,
      "remove the prebuilds user from an organization (drift)",
      org_text,
-     {{"org", "ORG", ORG_HELP, PB_OPT_REQUIRED}, {NULL, NULL, NULL, 0}},
+     {{"org", "ORG", ORG_HELP, APP_OPT_REQUIRED}, {NULL, NULL, NULL, 0}},
      cmd_remove,
      true},
     {"group-member remove",
@@ -210,7 +210,7 @@ static cli_cmd commands[] = {
      0,
      "remove the prebuilds user from the group (drift)",
      org_text,
-     {{"org", "ORG", ORG_HELP, PB_OPT_REQUIRED}, {NULL, NULL, NULL, 0}},
+     {{"org", "ORG", ORG_HELP, APP_OPT_REQUIRED}, {NULL, NULL, NULL, 0}},
      cmd_remove,
      true},
     {"group remove",
@@ -218,7 +218,7 @@ static cli_cmd commands[] = {
      0,
      "delete the organization's prebuilds group (drift)",
      org_text,
-     {{"org", "ORG", ORG_HELP, PB_OPT_REQUIRED}, {NULL, NULL, NULL, 0}},
+     {{"org", "ORG", ORG_HELP, APP_OPT_REQUIRED}, {NULL, NULL, NULL, 0}},
      cmd_remove,
      true},
     {"seed",
@@ -231,7 +231,7 @@ static cli_cmd commands[] = {
      "preset of every version, and of those floor(n x drift-fraction) miss something (in\n"
      "turn: everything, the membership, the group, the group membership). Seeding the same\n"
      "--seed twice is refused.",
-     {{"orgs", "N", "organizations to create", PB_OPT_REQUIRED},
+     {{"orgs", "N", "organizations to create", APP_OPT_REQUIRED},
       {"templates-per-org", "N", "default 3", 0},
       {"versions-per-template", "N", "default 5", 0},
       {"presets-per-version", "N", "default 4", 0},
@@ -246,20 +246,20 @@ static cli_cmd commands[] = {
 
 /* ---- the options that are settings ---- */
 
-static pb_opt global_opts[PB_CONF_N + 5];
-static char opt_names[PB_CONF_N][32];
-static char opt_help[PB_CONF_N][400];
+static app_opt global_opts[APP_CONF_N + 5];
+static char opt_names[APP_CONF_N][32];
+static char opt_help[APP_CONF_N][400];
 
 /* The option of setting k: its name, metavar and help with its variable and default. */
-static pb_opt setting_opt(int k)
+static app_opt setting_opt(int k)
 {
-    const pb_conf_info *in = pb_conf_key_info(k);
+    const app_conf_info *in = app_conf_key_info(k);
     char env[64];
-    pb_conf_key_option(k, opt_names[k], sizeof(opt_names[k]));
-    pb_conf_key_env(k, env, sizeof(env));
+    app_conf_key_option(k, opt_names[k], sizeof(opt_names[k]));
+    app_conf_key_env(k, env, sizeof(env));
     (void)snprintf(opt_help[k], sizeof(opt_help[k]), "%s\n(%s; default %s)", in->help, env,
-                   pb_conf_key_default(k));
-    pb_opt o = {opt_names[k] + 2, in->metavar, opt_help[k], 0};
+                   app_conf_key_default(k));
+    app_opt o = {opt_names[k] + 2, in->metavar, opt_help[k], 0};
     return o;
 }
 
@@ -274,15 +274,15 @@ static void init_tables(void)
     for (size_t i = 0; i < N_COMMANDS; i++)
         if (strcmp(commands[i].name, "run") == 0)
             run = &commands[i];
-    for (int k = 0; k < PB_CONF_N; k++) {
-        if (pb_conf_key_info(k)->global)
+    for (int k = 0; k < APP_CONF_N; k++) {
+        if (app_conf_key_info(k)->global)
             global_opts[g++] = setting_opt(k);
         else if (r + 5 < CLI_MAX_OPTS)
             run->opts[r++] = setting_opt(k);
     }
-    static const pb_opt global_rest[] = {
+    static const app_opt global_rest[] = {
         {"config", "FILE",
-         "the configuration file (PREBUILDS_CONFIG;\ndefault " PB_CONF_DEFAULT_PATH
+         "the configuration file (PREBUILDS_CONFIG;\ndefault " APP_CONF_DEFAULT_PATH
          " when it exists)",
          0},
         {"no-config", NULL, "read no configuration file", 0},
@@ -290,15 +290,15 @@ static void init_tables(void)
         {"help", NULL, "this help ('prebuilds COMMAND --help' for a command's)", 0},
     };
     memcpy(&global_opts[g], global_rest, sizeof(global_rest));
-    static const pb_opt run_rest[] = {
+    static const app_opt run_rest[] = {
         {"no-listen", NULL, "do not LISTEN, whatever the file or the environment say", 0},
-        {"config", "FILE", "the configuration file, as the global --config", PB_OPT_HIDDEN},
+        {"config", "FILE", "the configuration file, as the global --config", APP_OPT_HIDDEN},
         {"once", NULL, "one pass (taking the lock if free), then exit with reconcile's code", 0},
     };
     memcpy(&run->opts[r], run_rest, sizeof(run_rest));
 }
 
-const pb_opt *cli_global_opts(void)
+const app_opt *cli_global_opts(void)
 {
     init_tables();
     return global_opts;
@@ -307,15 +307,15 @@ const pb_opt *cli_global_opts(void)
 int cli_setting_of(const char *name)
 {
     init_tables();
-    for (int k = 0; k < PB_CONF_N; k++)
+    for (int k = 0; k < APP_CONF_N; k++)
         if (strcmp(opt_names[k] + 2, name) == 0)
             return k;
     return -1;
 }
 
-const char *cli_opt(const cli_cmd *cmd, const pb_args *a, const char *name)
+const char *cli_opt(const cli_cmd *cmd, const app_args *a, const char *name)
 {
-    return pb_args_get(cmd->opts, a, name);
+    return app_args_get(cmd->opts, a, name);
 }
 
 const cli_cmd *cli_find(int argc, char *const *argv, int *used, const char **family)
@@ -355,10 +355,10 @@ static void synopsis(const cli_cmd *cmd, FILE *f, int col, int indent)
 {
     col += fprintf(f, "%s%s%s", cmd->name, cmd->args ? " " : "", cmd->args ? cmd->args : "");
     for (int k = 0; cmd->opts[k].name != NULL; k++) {
-        const pb_opt *o = &cmd->opts[k];
-        if (o->flags & PB_OPT_HIDDEN)
+        const app_opt *o = &cmd->opts[k];
+        if (o->flags & APP_OPT_HIDDEN)
             continue;
-        bool req = (o->flags & PB_OPT_REQUIRED) != 0;
+        bool req = (o->flags & APP_OPT_REQUIRED) != 0;
         char word[96];
         int n = snprintf(word, sizeof(word), "%s--%s%s%s%s", req ? "" : "[", o->name,
                          o->metavar ? " " : "", o->metavar ? o->metavar : "", req ? "" : "]");
@@ -380,7 +380,7 @@ void cli_print_help(const cli_cmd *cmd, FILE *f)
     (void)fprintf(f, "\n\n%s\n", cmd->text);
     if (cmd->opts[0].name != NULL) {
         (void)fputs("\nOptions:\n", f);
-        pb_args_print_help(cmd->opts, 30, f);
+        app_args_print_help(cmd->opts, 30, f);
     }
     (void)fputs("\nGlobal options go before the command: 'prebuilds --help' lists them.\n", f);
 }
@@ -411,7 +411,7 @@ void cli_print_overview(FILE *f)
                 "configuration file (--user-id is user_id) and a variable; the option wins over\n"
                 "the file, the file over the variable, the variable over the default:\n",
                 f);
-    pb_args_print_help(global_opts, 28, f);
+    app_args_print_help(global_opts, 28, f);
     (void)fputs("\nReconciler commands:\n", f);
     for (size_t i = 0; i < N_COMMANDS; i++)
         if (!commands[i].data)

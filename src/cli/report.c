@@ -20,7 +20,7 @@ static const char *yes_no(bool b)
 typedef struct status_out {
     bool json, is_plan;
     json_t *arr;
-    pb_table table;
+    app_table table;
     pb_plan plan;
     size_t n_rows;
 } status_out;
@@ -36,7 +36,7 @@ static int on_status_row(const pb_status_row *row, void *arg)
         if (o == NULL)
             return PB_ENOMEM;
         (void)json_object_set_new(o, "organization_id", json_string(row->org_id));
-        (void)json_object_set_new(o, "organization_name", pb_json_string(row->org_name));
+        (void)json_object_set_new(o, "organization_name", app_json_string(row->org_name));
         (void)json_object_set_new(o, "has_prebuild_user", json_boolean(row->has_member));
         (void)json_object_set_new(o, "prebuilds_group_id",
                                   row->has_group ? json_string(row->group_id) : json_null());
@@ -45,14 +45,14 @@ static int on_status_row(const pb_status_row *row, void *arg)
     }
     const char *cells[5] = {row->org_id, row->org_name, yes_no(row->has_member),
                             row->has_group ? row->group_id : "-", yes_no(row->in_group)};
-    return pb_table_add(&so->table, cells) == 0 ? 0 : PB_ENOMEM;
+    return app_table_add(&so->table, cells) == 0 ? 0 : PB_ENOMEM;
 }
 
 /* The pass facts as reconcile would act on them: warnings, and the exit code it would end
  * with (0 when it would write). */
 static int facts(const pb_status_info *info, const pb_target *t)
 {
-    int ex = PB_EXIT_OK;
+    int ex = APP_EXIT_OK;
     if (info->user != PB_USER_OK) {
         if (info->user == PB_USER_DELETED)
             cli_warn("prebuilds user %s is soft-deleted (users.deleted): reconcile writes nothing "
@@ -62,13 +62,13 @@ static int facts(const pb_status_info *info, const pb_target *t)
             cli_warn("prebuilds user %s not found in users: reconcile refuses until it exists "
                      "(run init, or pass the right --user-id)",
                      t->user_id);
-        ex = PB_EXIT_REFUSED;
+        ex = APP_EXIT_REFUSED;
     }
     if (info->paused) {
         cli_warn("reconciliation is paused (site_configs prebuilds_settings): reconcile writes "
                  "nothing");
-        if (ex == PB_EXIT_OK)
-            ex = PB_EXIT_PAUSED;
+        if (ex == APP_EXIT_OK)
+            ex = APP_EXIT_PAUSED;
     }
     if (info->summary_untrusted)
         cli_warn("the configured-templates summary is not trusted (a trigger failed or is "
@@ -85,40 +85,40 @@ static void print_plan(const status_out *so)
             const pb_plan_org *po = &p->orgs[i];
             json_t *o = json_object();
             (void)json_object_set_new(o, "organization_id", json_string(po->org_id));
-            (void)json_object_set_new(o, "organization_name", pb_json_string(po->org_name));
+            (void)json_object_set_new(o, "organization_name", app_json_string(po->org_name));
             (void)json_object_set_new(o, "add_membership", json_boolean(po->needs & PB_ROW_MEMBER));
             (void)json_object_set_new(o, "create_group", json_boolean(po->needs & PB_ROW_GROUP));
             (void)json_object_set_new(o, "add_group_membership",
                                       json_boolean(po->needs & PB_ROW_GROUP_MEMBER));
             (void)json_array_append_new(arr, o);
         }
-        (void)pb_json_print(arr);
+        (void)app_json_print(arr);
         json_decref(arr);
         return;
     }
     static const char *const hdr[5] = {"ORGANIZATION ID", "NAME", "ADD MEMBERSHIP", "CREATE GROUP",
                                        "ADD GROUP MEMBERSHIP"};
-    pb_table t;
-    if (p->n_orgs > 0 && pb_table_init(&t, 5, hdr) == 0) {
+    app_table t;
+    if (p->n_orgs > 0 && app_table_init(&t, 5, hdr) == 0) {
         for (size_t i = 0; i < p->n_orgs; i++) {
             const pb_plan_org *po = &p->orgs[i];
             const char *cells[5] = {po->org_id, po->org_name, yes_no(po->needs & PB_ROW_MEMBER),
                                     yes_no(po->needs & PB_ROW_GROUP),
                                     yes_no(po->needs & PB_ROW_GROUP_MEMBER)};
-            (void)pb_table_add(&t, cells);
+            (void)app_table_add(&t, cells);
         }
-        pb_table_print(&t, stdout);
-        pb_table_fini(&t);
+        app_table_print(&t, stdout);
+        app_table_fini(&t);
     }
     (void)printf("%zu of %zu %s %s changes: %zu %s, %zu %s, %zu %s\n", p->n_orgs, p->n_considered,
-                 pb_plural(p->n_considered, "organization", "organizations"),
+                 app_plural(p->n_considered, "organization", "organizations"),
                  p->n_orgs == 1 ? "needs" : "need", p->n_member,
-                 pb_plural(p->n_member, "membership", "memberships"), p->n_group,
-                 pb_plural(p->n_group, "group", "groups"), p->n_group_member,
-                 pb_plural(p->n_group_member, "group membership", "group memberships"));
+                 app_plural(p->n_member, "membership", "memberships"), p->n_group,
+                 app_plural(p->n_group, "group", "groups"), p->n_group_member,
+                 app_plural(p->n_group_member, "group membership", "group memberships"));
 }
 
-static int status_or_plan(cli_ctx *c, const cli_cmd *cmd, const pb_args *a, bool is_plan)
+static int status_or_plan(cli_ctx *c, const cli_cmd *cmd, const app_args *a, bool is_plan)
 {
     status_out so;
     memset(&so, 0, sizeof(so));
@@ -133,7 +133,7 @@ static int status_or_plan(cli_ctx *c, const cli_cmd *cmd, const pb_args *a, bool
     if (!is_plan && so.json)
         so.arr = json_array();
     else if (!is_plan)
-        (void)pb_table_init(&so.table, 5, hdr);
+        (void)app_table_init(&so.table, 5, hdr);
     pb_err err;
     int rc = pb_store_status(s, &c->conf.target, NULL, 0, on_status_row, &so, &err);
     pb_status_info info;
@@ -150,28 +150,28 @@ static int status_or_plan(cli_ctx *c, const cli_cmd *cmd, const pb_args *a, bool
     if (is_plan)
         print_plan(&so);
     else if (so.json)
-        (void)pb_json_print(so.arr);
+        (void)app_json_print(so.arr);
     else if (so.n_rows == 0)
         (void)printf("no organization has prebuilds configured (a template with a preset whose "
                      "desired_instances is set)\n");
     else
-        pb_table_print(&so.table, stdout);
+        app_table_print(&so.table, stdout);
     ex = facts(&info, &c->conf.target);
 out:
     if (so.arr != NULL)
         json_decref(so.arr);
     if (!is_plan && !so.json)
-        pb_table_fini(&so.table);
+        app_table_fini(&so.table);
     pb_plan_fini(&so.plan);
     return ex;
 }
 
-int cmd_status(cli_ctx *c, const cli_cmd *cmd, const pb_args *a)
+int cmd_status(cli_ctx *c, const cli_cmd *cmd, const app_args *a)
 {
     return status_or_plan(c, cmd, a, false);
 }
 
-int cmd_plan(cli_ctx *c, const cli_cmd *cmd, const pb_args *a)
+int cmd_plan(cli_ctx *c, const cli_cmd *cmd, const app_args *a)
 {
     return status_or_plan(c, cmd, a, true);
 }
@@ -184,7 +184,7 @@ static void log_added(pb_row_kind kind, const char *org_id, const char *org_name
     const char *what = kind == PB_ROW_MEMBER  ? "added organization membership"
                        : kind == PB_ROW_GROUP ? "created prebuilds group"
                                               : "added group membership";
-    pb_log(PB_LOG_INFO, what, "organization_id", org_id, "organization_name", org_name, NULL);
+    app_log(APP_LOG_INFO, what, "organization_id", org_id, "organization_name", org_name, NULL);
 }
 
 static void log_retry(unsigned attempt, const pb_err *err, void *arg)
@@ -192,8 +192,8 @@ static void log_retry(unsigned attempt, const pb_err *err, void *arg)
     (void)arg;
     char n[16];
     (void)snprintf(n, sizeof(n), "%u", attempt);
-    pb_log(PB_LOG_WARN, "pass retried", "attempt", n, "cause", cli_retry_kind(err), "error",
-           err->msg, NULL);
+    app_log(APP_LOG_WARN, "pass retried", "attempt", n, "cause", cli_retry_kind(err), "error",
+            err->msg, NULL);
 }
 
 static void print_json(const pb_report *r)
@@ -220,9 +220,9 @@ static void print_json(const pb_report *r)
         j, "duration_ms", json_real((double)(long long)(r->duration_ms * 1000.0 + 0.5) / 1000.0));
     json_t *errs = json_array();
     for (size_t i = 0; i < r->n_errors; i++)
-        (void)json_array_append_new(errs, pb_json_string(r->errors[i]));
+        (void)json_array_append_new(errs, app_json_string(r->errors[i]));
     (void)json_object_set_new(j, "errors", errs);
-    (void)pb_json_print(j);
+    (void)app_json_print(j);
     json_decref(j);
 }
 
@@ -230,15 +230,15 @@ static void print_json(const pb_report *r)
 static void print_costs(const pb_report *r)
 {
     (void)printf(" (%llu %s, %llu %s", (unsigned long long)r->statements,
-                 pb_plural(r->statements, "statement", "statements"),
+                 app_plural(r->statements, "statement", "statements"),
                  (unsigned long long)r->round_trips,
-                 pb_plural(r->round_trips, "round trip", "round trips"));
+                 app_plural(r->round_trips, "round trip", "round trips"));
     if (r->attempts > 1)
         (void)printf(", %u attempts", r->attempts);
     (void)printf(", %.1f ms)\n", r->duration_ms);
 }
 
-int cmd_reconcile(cli_ctx *c, const cli_cmd *cmd, const pb_args *a)
+int cmd_reconcile(cli_ctx *c, const cli_cmd *cmd, const app_args *a)
 {
     bool json = cli_opt(cmd, a, "json") != NULL, dry_run = cli_opt(cmd, a, "dry-run") != NULL;
     pb_store *s = NULL;
@@ -256,28 +256,28 @@ int cmd_reconcile(cli_ctx *c, const cli_cmd *cmd, const pb_args *a)
     } else if (rc == 0 && dry_run) {
         (void)printf(
             "dry run: %zu %s, would add %zu %s, create %zu %s, add %zu %s", r.organizations,
-            pb_plural(r.organizations, "organization", "organizations"), r.memberships_planned,
-            pb_plural(r.memberships_planned, "membership", "memberships"), r.groups_planned,
-            pb_plural(r.groups_planned, "group", "groups"), r.group_memberships_planned,
-            pb_plural(r.group_memberships_planned, "group membership", "group memberships"));
+            app_plural(r.organizations, "organization", "organizations"), r.memberships_planned,
+            app_plural(r.memberships_planned, "membership", "memberships"), r.groups_planned,
+            app_plural(r.groups_planned, "group", "groups"), r.group_memberships_planned,
+            app_plural(r.group_memberships_planned, "group membership", "group memberships"));
         print_costs(&r);
     } else if (rc == 0) {
-        (void)printf("reconciled %zu %s: %zu %s added, %zu %s created, %zu %s added",
-                     r.organizations, pb_plural(r.organizations, "organization", "organizations"),
-                     r.memberships_added,
-                     pb_plural(r.memberships_added, "membership", "memberships"), r.groups_created,
-                     pb_plural(r.groups_created, "group", "groups"), r.group_memberships_added,
-                     pb_plural(r.group_memberships_added, "group membership", "group memberships"));
+        (void)printf(
+            "reconciled %zu %s: %zu %s added, %zu %s created, %zu %s added", r.organizations,
+            app_plural(r.organizations, "organization", "organizations"), r.memberships_added,
+            app_plural(r.memberships_added, "membership", "memberships"), r.groups_created,
+            app_plural(r.groups_created, "group", "groups"), r.group_memberships_added,
+            app_plural(r.group_memberships_added, "group membership", "group memberships"));
         print_costs(&r);
     }
     pb_report_fini(&r);
     if (rc == 0)
-        return PB_EXIT_OK;
+        return APP_EXIT_OK;
     ex = cli_fail(&err);
     /* A pass that started and could not finish its writes is a partial failure, unless
      * the cause has an exit code of its own (unreachable, no schema, refused, usage). */
     if (rc == PB_ECONNECT || rc == PB_ENOSCHEMA || rc == PB_EPRIVILEGE || rc == PB_ENOUSER ||
         rc == PB_EINVAL || rc == PB_EPAUSED || rc == PB_ESCHEMA)
         return ex;
-    return PB_EXIT_PARTIAL;
+    return APP_EXIT_PARTIAL;
 }

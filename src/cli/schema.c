@@ -45,9 +45,9 @@ static int print_grants(cli_ctx *c, const char *role)
     if (rc != 0)
         return cli_fail(&err);
     if (!si.own && !si.foreign)
-        return cli_error(PB_EXIT_UNAVAILABLE, "init --print-grants: the platform's tables are "
-                                              "not in this database yet (run 'prebuilds init' "
-                                              "first)");
+        return cli_error(APP_EXIT_UNAVAILABLE, "init --print-grants: the platform's tables are "
+                                               "not in this database yet (run 'prebuilds init' "
+                                               "first)");
     char r[2 * 63 + 3], n[2 * 63 + 3];
     quote_ident(role, r);
     quote_ident(si.schema, n);
@@ -73,7 +73,7 @@ static int print_grants(cli_ctx *c, const char *role)
                      n, r, n, r, n, r);
     if (si.notify_triggers > 0)
         (void)printf("-- the notify triggers need nothing: LISTEN takes no privilege\n");
-    return PB_EXIT_OK;
+    return APP_EXIT_OK;
 }
 
 static void print_init_result(const cli_ctx *c, const pb_init_result *r)
@@ -102,13 +102,13 @@ static void print_init_result(const cli_ctx *c, const pb_init_result *r)
     if (r->triggers_installed > 0)
         (void)printf("%d notify %s installed (channel " PB_NOTIFY_CHANNEL ")%s%s\n",
                      r->triggers_installed,
-                     pb_plural((size_t)r->triggers_installed, "trigger", "triggers"),
+                     app_plural((size_t)r->triggers_installed, "trigger", "triggers"),
                      r->owner[0] != '\0' ? ", owned by role " : "", r->owner);
     if (r->user_created)
         (void)printf("created prebuilds user %s\n", c->conf.target.user_id);
 }
 
-int cmd_init(cli_ctx *c, const cli_cmd *cmd, const pb_args *a)
+int cmd_init(cli_ctx *c, const cli_cmd *cmd, const app_args *a)
 {
     pb_init_opts o = {
         .create_user = cli_opt(cmd, a, "no-create-user") == NULL,
@@ -138,13 +138,13 @@ int cmd_init(cli_ctx *c, const cli_cmd *cmd, const pb_args *a)
         return cli_fail(&err);
     print_init_result(c, &r);
     if (!r.user_exists)
-        return cli_error(PB_EXIT_REFUSED,
+        return cli_error(APP_EXIT_REFUSED,
                          r.user_deleted ? "init: prebuilds user %s is soft-deleted: reconcile "
                                           "will refuse to run until the platform restores it"
                                         : "init: prebuilds user %s not found in users: "
                                           "reconcile will refuse to run until it exists",
                          c->conf.target.user_id);
-    return PB_EXIT_OK;
+    return APP_EXIT_OK;
 }
 
 static void print_removed(const char *kind, const char *name, void *arg)
@@ -153,7 +153,7 @@ static void print_removed(const char *kind, const char *name, void *arg)
     (void)printf("removed %s %s\n", kind, name);
 }
 
-int cmd_uninstall(cli_ctx *c, const cli_cmd *cmd, const pb_args *a)
+int cmd_uninstall(cli_ctx *c, const cli_cmd *cmd, const app_args *a)
 {
     (void)cmd;
     (void)a;
@@ -172,7 +172,7 @@ int cmd_uninstall(cli_ctx *c, const cli_cmd *cmd, const pb_args *a)
     else
         (void)printf("removed %zu object%s: the database is as it was before prebuilds\n", n,
                      n == 1 ? "" : "s");
-    return PB_EXIT_OK;
+    return APP_EXIT_OK;
 }
 
 static int set_paused(cli_ctx *c, bool paused)
@@ -189,17 +189,17 @@ static int set_paused(cli_ctx *c, bool paused)
     (void)printf(paused ? "reconciliation paused: reconcile and the daemon write nothing until "
                           "'prebuilds resume'\n"
                         : "reconciliation resumed\n");
-    return PB_EXIT_OK;
+    return APP_EXIT_OK;
 }
 
-int cmd_pause(cli_ctx *c, const cli_cmd *cmd, const pb_args *a)
+int cmd_pause(cli_ctx *c, const cli_cmd *cmd, const app_args *a)
 {
     (void)cmd;
     (void)a;
     return set_paused(c, true);
 }
 
-int cmd_resume(cli_ctx *c, const cli_cmd *cmd, const pb_args *a)
+int cmd_resume(cli_ctx *c, const cli_cmd *cmd, const app_args *a)
 {
     (void)cmd;
     (void)a;

@@ -7,8 +7,8 @@
 
 #include "addr.h"
 
-int pb_addr_parse(const char *addr, struct sockaddr_storage *ss, socklen_t *ss_len, char *msg,
-                  size_t msg_len)
+int app_addr_parse(const char *addr, struct sockaddr_storage *ss, socklen_t *ss_len, char *msg,
+                   size_t msg_len)
 {
     memset(ss, 0, sizeof(*ss));
     const char *colon = strrchr(addr, ':');
@@ -72,11 +72,11 @@ bad_port:
     return -1;
 }
 
-int pb_addr_check(const char *addr, char *msg, size_t msg_len)
+int app_addr_check(const char *addr, char *msg, size_t msg_len)
 {
     if (strcmp(addr, "off") == 0)
         return 0;
     struct sockaddr_storage ss;
     socklen_t len;
-    return pb_addr_parse(addr, &ss, &len, msg, msg_len);
+    return app_addr_parse(addr, &ss, &len, msg, msg_len);
 }

@@ -16,40 +16,40 @@ int cli_exit_code(int code)
 {
     switch (code) {
     case 0:
-        return PB_EXIT_OK;
+        return APP_EXIT_OK;
     case PB_EINVAL:
-        return PB_EXIT_USAGE;
+        return APP_EXIT_USAGE;
     case PB_ECONNECT:
     case PB_ENOSCHEMA:
-        return PB_EXIT_UNAVAILABLE;
+        return APP_EXIT_UNAVAILABLE;
     case PB_EPRIVILEGE:
     case PB_ENOUSER:
     case PB_ECONFLICT:
     case PB_ENOTFOUND:
     case PB_ESCHEMA:
-        return PB_EXIT_REFUSED;
+        return APP_EXIT_REFUSED;
     case PB_EPAUSED:
-        return PB_EXIT_PAUSED;
+        return APP_EXIT_PAUSED;
     default:
-        return PB_EXIT_ERROR;
+        return APP_EXIT_ERROR;
     }
 }
 
 /* One line at `level`: text "prebuilds: <prefix><msg>", or a JSON log line. */
-static void report(pb_log_level level, const char *prefix, const char *msg, int exit_code)
+static void report(app_log_level level, const char *prefix, const char *msg, int exit_code)
 {
-    if (pb_log_format_get() == PB_LOG_JSON) {
+    if (app_log_format_get() == APP_LOG_JSON) {
         char code[16];
         (void)snprintf(code, sizeof(code), "%d", exit_code);
         if (exit_code >= 0)
-            pb_log(level, msg, "exit_code", code, NULL);
+            app_log(level, msg, "exit_code", code, NULL);
         else
-            pb_log(level, msg, NULL);
+            app_log(level, msg, NULL);
         return;
     }
-    if (level < PB_LOG_ERROR && !pb_log_enabled(level))
+    if (level < APP_LOG_ERROR && !app_log_enabled(level))
         return;
-    char *e = pb_escape_term(msg);
+    char *e = app_escape_term(msg);
     (void)fprintf(stderr, "prebuilds: %s%s\n", prefix, e != NULL ? e : msg);
     free(e);
 }
@@ -58,8 +58,8 @@ int cli_fail(const pb_err *err)
 {
     /* A read-only server (SQLSTATE 25006) is an outage to the daemon, which looks for the
      * primary, and a refusal to a command: it will not take the writes. */
-    int ex = strcmp(err->sqlstate, "25006") == 0 ? PB_EXIT_REFUSED : cli_exit_code(err->code);
-    report(PB_LOG_ERROR, "", err->msg[0] != '\0' ? err->msg : pb_strerror(err->code), ex);
+    int ex = strcmp(err->sqlstate, "25006") == 0 ? APP_EXIT_REFUSED : cli_exit_code(err->code);
+    report(APP_LOG_ERROR, "", err->msg[0] != '\0' ? err->msg : pb_strerror(err->code), ex);
     return ex;
 }
 
@@ -70,7 +70,7 @@ int cli_error(int exit_code, const char *fmt, ...)
     va_start(ap, fmt);
     (void)vsnprintf(buf, sizeof(buf), fmt, ap);
     va_end(ap);
-    report(PB_LOG_ERROR, "", buf, exit_code);
+    report(APP_LOG_ERROR, "", buf, exit_code);
     return exit_code;
 }
 
@@ -85,15 +85,15 @@ int cli_usage_error(const char *cmd, const char *fmt, ...)
         (void)snprintf(line, sizeof(line), "%s: %s (see 'prebuilds %s --help')", cmd, buf, cmd);
     else
         (void)snprintf(line, sizeof(line), "%s (see 'prebuilds --help')", buf);
-    if (pb_log_format_get() == PB_LOG_JSON) {
-        report(PB_LOG_ERROR, "", line, PB_EXIT_USAGE);
+    if (app_log_format_get() == APP_LOG_JSON) {
+        report(APP_LOG_ERROR, "", line, APP_EXIT_USAGE);
     } else {
         /* "prebuilds org create: ..." reads as the command line did */
-        char *e = pb_escape_term(line);
+        char *e = app_escape_term(line);
         (void)fprintf(stderr, "prebuilds%s%s\n", cmd != NULL ? " " : ": ", e != NULL ? e : line);
         free(e);
     }
-    return PB_EXIT_USAGE;
+    return APP_EXIT_USAGE;
 }
 
 void cli_warn(const char *fmt, ...)
@@ -103,7 +103,7 @@ void cli_warn(const char *fmt, ...)
     va_start(ap, fmt);
     (void)vsnprintf(buf, sizeof(buf), fmt, ap);
     va_end(ap);
-    report(PB_LOG_WARN, "warning: ", buf, -1);
+    report(APP_LOG_WARN, "warning: ", buf, -1);
 }
 
 void cli_note(const char *fmt, ...)
@@ -113,7 +113,7 @@ void cli_note(const char *fmt, ...)
     va_start(ap, fmt);
     (void)vsnprintf(buf, sizeof(buf), fmt, ap);
     va_end(ap);
-    report(PB_LOG_INFO, "note: ", buf, -1);
+    report(APP_LOG_INFO, "note: ", buf, -1);
 }
 
 int cli_open(cli_ctx *c, unsigned flags, pb_store **out)
@@ -124,7 +124,7 @@ int cli_open(cli_ctx *c, unsigned flags, pb_store **out)
     if (rc != 0)
         return cli_fail(&err);
     pb_store_set_lock_timeout(*out, (int)c->conf.lock_timeout_ms);
-    return PB_EXIT_OK;
+    return APP_EXIT_OK;
 }
 
 const char *cli_retry_kind(const pb_err *err)

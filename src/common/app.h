@@ -1,7 +1,7 @@
 /* What every layer of the application shares: the exit codes, the settings a command runs
  * with, and the one-line reports of errors and warnings (app.c), which follow --log-format. */
-#ifndef PB_APP_H
-#define PB_APP_H
+#ifndef APP_H
+#define APP_H
 
 #include <stdbool.h>
 
@@ -10,20 +10,20 @@
 
 /* Exit codes, documented in the README, the man page and --help. */
 enum {
-    PB_EXIT_OK = 0,
-    PB_EXIT_ERROR = 1,       /* unexpected error, or output that could not be written */
-    PB_EXIT_USAGE = 2,       /* bad option, argument or value */
-    PB_EXIT_UNAVAILABLE = 3, /* database unreachable or schema missing */
-    PB_EXIT_PARTIAL = 4,     /* reconcile ran and did not converge everything */
-    PB_EXIT_REFUSED = 5,     /* refused: privileges, password, read-only, missing user, conflict */
-    PB_EXIT_PAUSED = 6,      /* the platform's pause switch is on: nothing was written */
+    APP_EXIT_OK = 0,
+    APP_EXIT_ERROR = 1,       /* unexpected error, or output that could not be written */
+    APP_EXIT_USAGE = 2,       /* bad option, argument or value */
+    APP_EXIT_UNAVAILABLE = 3, /* database unreachable or schema missing */
+    APP_EXIT_PARTIAL = 4,     /* reconcile ran and did not converge everything */
+    APP_EXIT_REFUSED = 5,     /* refused: privileges, password, read-only, missing user, conflict */
+    APP_EXIT_PAUSED = 6,      /* the platform's pause switch is on: nothing was written */
 };
 
 typedef struct cli_ctx {
-    pb_daemon_conf conf;        /* the settings: option > file > environment > default */
-    const char *cli[PB_CONF_N]; /* the values given on the command line (NULL: not given) */
-    const char *config_path;    /* the configuration file read; NULL for none */
-    bool once;                  /* run --once */
+    app_daemon_conf conf;        /* the settings: option > file > environment > default */
+    const char *cli[APP_CONF_N]; /* the values given on the command line (NULL: not given) */
+    const char *config_path;     /* the configuration file read; NULL for none */
+    bool once;                   /* run --once */
 } cli_ctx;
 
 /* Print err as one line on stderr and return the matching exit code. */
@@ -32,7 +32,7 @@ int cli_exit_code(int code);
 /* One error line; returns `exit_code`. */
 int cli_error(int exit_code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* One usage error line naming the command ("prebuilds org create: ..."; NULL: none) and
- * where its help is; returns PB_EXIT_USAGE. */
+ * where its help is; returns APP_EXIT_USAGE. */
 int cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* A warning (level warn) or a note (level info): "prebuilds: warning: ..." as text, a log
  * line with --log-format json; shown as the log level says. */

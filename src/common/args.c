@@ -6,7 +6,7 @@
 
 #include "args.h"
 
-int pb_args_find(const pb_opt *opts, const char *name)
+int app_args_find(const app_opt *opts, const char *name)
 {
     for (int i = 0; opts[i].name != NULL; i++)
         if (strcmp(opts[i].name, name) == 0)
@@ -14,17 +14,17 @@ int pb_args_find(const pb_opt *opts, const char *name)
     return -1;
 }
 
-const char *pb_args_get(const pb_opt *opts, const pb_args *a, const char *name)
+const char *app_args_get(const app_opt *opts, const app_args *a, const char *name)
 {
-    int i = pb_args_find(opts, name);
+    int i = app_args_find(opts, name);
     if (i < 0)
         abort(); /* a typo in the program, not in the user's input */
     return a->value[i];
 }
 
-static int fail(pb_args *out, const char *bad, char *msg, size_t msg_len, const char *fmt, ...)
+static int fail(app_args *out, const char *bad, char *msg, size_t msg_len, const char *fmt, ...)
     __attribute__((format(printf, 5, 6)));
-static int fail(pb_args *out, const char *bad, char *msg, size_t msg_len, const char *fmt, ...)
+static int fail(app_args *out, const char *bad, char *msg, size_t msg_len, const char *fmt, ...)
 {
     out->bad = bad;
     va_list ap;
@@ -35,7 +35,7 @@ static int fail(pb_args *out, const char *bad, char *msg, size_t msg_len, const 
 }
 
 /* One option word at argv[*i]: "--name", "--name=value" or "--name value". */
-static int parse_option(const pb_opt *opts, int argc, char *const *argv, int *i, pb_args *out,
+static int parse_option(const app_opt *opts, int argc, char *const *argv, int *i, app_args *out,
                         char *msg, size_t msg_len)
 {
     const char *word = argv[*i];
@@ -47,11 +47,11 @@ static int parse_option(const pb_opt *opts, int argc, char *const *argv, int *i,
         return fail(out, word, msg, msg_len, "unknown option \"%.80s\"", word);
     memcpy(key, name, len);
     key[len] = '\0';
-    int k = pb_args_find(opts, key);
+    int k = app_args_find(opts, key);
     if (k < 0)
         return fail(out, word, msg, msg_len, "unknown option \"%.80s\"", word);
-    if (k >= PB_ARGS_MAX_OPTS)
-        abort(); /* a table larger than pb_args holds */
+    if (k >= APP_ARGS_MAX_OPTS)
+        abort(); /* a table larger than app_args holds */
     if (out->value[k] != NULL)
         return fail(out, word, msg, msg_len, "option --%s given twice", opts[k].name);
     if (opts[k].metavar == NULL) {
@@ -70,8 +70,8 @@ static int parse_option(const pb_opt *opts, int argc, char *const *argv, int *i,
     return 0;
 }
 
-int pb_args_parse(const pb_opt *opts, int argc, char *const *argv, size_t max_pos,
-                  bool stop_at_word, pb_args *out, char *msg, size_t msg_len)
+int app_args_parse(const app_opt *opts, int argc, char *const *argv, size_t max_pos,
+                   bool stop_at_word, app_args *out, char *msg, size_t msg_len)
 {
     memset(out, 0, sizeof(*out));
     msg[0] = '\0';
@@ -112,21 +112,21 @@ int pb_args_parse(const pb_opt *opts, int argc, char *const *argv, size_t max_po
             out->next = i;
             break;
         }
-        if (out->n_pos >= max_pos || out->n_pos >= PB_ARGS_MAX_POS)
+        if (out->n_pos >= max_pos || out->n_pos >= APP_ARGS_MAX_POS)
             return fail(out, w, msg, msg_len, "unexpected argument \"%.80s\"", w);
         out->pos[out->n_pos++] = w;
     }
     for (int k = 0; opts[k].name != NULL; k++) {
-        if ((opts[k].flags & PB_OPT_REQUIRED) && out->value[k] == NULL)
+        if ((opts[k].flags & APP_OPT_REQUIRED) && out->value[k] == NULL)
             return fail(out, NULL, msg, msg_len, "missing --%s", opts[k].name);
     }
     return 0;
 }
 
-void pb_args_print_help(const pb_opt *opts, int width, FILE *f)
+void app_args_print_help(const app_opt *opts, int width, FILE *f)
 {
     for (int k = 0; opts[k].name != NULL; k++) {
-        if (opts[k].flags & PB_OPT_HIDDEN)
+        if (opts[k].flags & APP_OPT_HIDDEN)
             continue;
         int n = fprintf(f, "  --%s%s%s", opts[k].name, opts[k].metavar ? " " : "",
                         opts[k].metavar ? opts[k].metavar : "");

@@ -3,57 +3,57 @@
  * next word or after '=', flags without values, positional words anywhere but after "--"
  * only positional. getopt_long accepts abbreviations and repeats silently; this does not.
  * It is pure (argv in, values out) and unit tested. */
-#ifndef PB_APP_ARGS_H
-#define PB_APP_ARGS_H
+#ifndef APP_ARGS_H
+#define APP_ARGS_H
 
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
 
 enum {
-    PB_OPT_REQUIRED = 1, /* the command needs it: "missing --org" otherwise */
-    PB_OPT_HIDDEN = 2,   /* accepted, not listed by --help */
+    APP_OPT_REQUIRED = 1, /* the command needs it: "missing --org" otherwise */
+    APP_OPT_HIDDEN = 2,   /* accepted, not listed by --help */
 };
 
 /* One option. Tables end with an entry whose name is NULL. */
-typedef struct pb_opt {
+typedef struct app_opt {
     const char *name;    /* without the leading "--" */
     const char *metavar; /* the value's name in --help; NULL: a flag without a value */
     const char *help;    /* for --help; '\n' starts a continuation line */
     unsigned flags;
-} pb_opt;
+} app_opt;
 
-#define PB_ARGS_MAX_OPTS 24
-#define PB_ARGS_MAX_POS  4
+#define APP_ARGS_MAX_OPTS 24
+#define APP_ARGS_MAX_POS  4
 
-typedef struct pb_args {
+typedef struct app_args {
     /* per option of the table, in its order: the value, the flag's own word for a given flag,
      * NULL when absent (borrowed from argv) */
-    const char *value[PB_ARGS_MAX_OPTS];
-    const char *pos[PB_ARGS_MAX_POS]; /* positional words, borrowed from argv */
+    const char *value[APP_ARGS_MAX_OPTS];
+    const char *pos[APP_ARGS_MAX_POS]; /* positional words, borrowed from argv */
     size_t n_pos;
     bool help;       /* --help or -h was given (the rest was not checked) */
     int next;        /* with stop_at_word: the index of the first positional word */
     const char *bad; /* on error: the word at fault (borrowed), or NULL */
-} pb_args;
+} app_args;
 
 /* Parse argv[0..argc) against `opts`. With stop_at_word, parsing ends at the first word that
  * is not an option (the global options end at the command); otherwise up to max_pos
  * positional words may stand anywhere. On error returns -1 with one line in msg (unknown
  * option, given twice, needs a value, takes no value, unexpected argument, missing required
  * option). --help and -h always parse, and stop the checks (help is set). */
-int pb_args_parse(const pb_opt *opts, int argc, char *const *argv, size_t max_pos,
-                  bool stop_at_word, pb_args *out, char *msg, size_t msg_len);
+int app_args_parse(const app_opt *opts, int argc, char *const *argv, size_t max_pos,
+                   bool stop_at_word, app_args *out, char *msg, size_t msg_len);
 
 /* Index of the option `name` in `opts`, or -1. */
-int pb_args_find(const pb_opt *opts, const char *name);
+int app_args_find(const app_opt *opts, const char *name);
 
-/* The value of option `name` after pb_args_parse (NULL when absent). `name` must be in the
+/* The value of option `name` after app_args_parse (NULL when absent). `name` must be in the
  * table: a typo in the program aborts. */
-const char *pb_args_get(const pb_opt *opts, const pb_args *a, const char *name);
+const char *app_args_get(const app_opt *opts, const app_args *a, const char *name);
 
 /* Print the options as --help lists them: "  --name METAVAR" padded to `width` columns, the
  * help text, continuation lines indented as deep. */
-void pb_args_print_help(const pb_opt *opts, int width, FILE *f);
+void app_args_print_help(const app_opt *opts, int width, FILE *f);
 
 #endif

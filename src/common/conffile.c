@@ -10,10 +10,10 @@
 
 /* ---- the file ---- */
 
-static int add_entry(pb_conf_file *f, const char *key, size_t key_len, const char *value,
+static int add_entry(app_conf_file *f, const char *key, size_t key_len, const char *value,
                      size_t value_len, unsigned line)
 {
-    pb_conf_entry *e = realloc(f->entries, (f->n + 1) * sizeof(*e));
+    app_conf_entry *e = realloc(f->entries, (f->n + 1) * sizeof(*e));
     if (e == NULL)
         return -1;
     f->entries = e;
@@ -98,7 +98,7 @@ static const char *bare_value(const char *text, size_t len, size_t *i, char *val
 }
 
 /* The key at text[key_start..+key_len], if a previous line set it already: that line. */
-static unsigned seen_before(const pb_conf_file *out, const char *text, size_t key_start,
+static unsigned seen_before(const app_conf_file *out, const char *text, size_t key_start,
                             size_t key_len, char key[64])
 {
     (void)snprintf(key, 64, "%.*s", (int)key_len, text + key_start);
@@ -111,8 +111,8 @@ static unsigned seen_before(const pb_conf_file *out, const char *text, size_t ke
     return 0;
 }
 
-int pb_conf_parse(const char *text, size_t len, const char *name, pb_conf_file *out, char *msg,
-                  size_t msg_len)
+int app_conf_parse(const char *text, size_t len, const char *name, app_conf_file *out, char *msg,
+                   size_t msg_len)
 {
     memset(out, 0, sizeof(*out));
     char *value = malloc(len + 1); /* a value is never longer than the text */
@@ -185,11 +185,11 @@ fail:
     (void)snprintf(msg, msg_len, "%s:%u: %s", name, line, why);
 fail_quiet:
     free(value);
-    pb_conf_file_fini(out);
+    app_conf_file_fini(out);
     return -1;
 }
 
-int pb_conf_read(const char *path, pb_conf_file *out, char *msg, size_t msg_len)
+int app_conf_read(const char *path, app_conf_file *out, char *msg, size_t msg_len)
 {
     memset(out, 0, sizeof(*out));
     FILE *f = fopen(path, "rb");
@@ -197,28 +197,28 @@ int pb_conf_read(const char *path, pb_conf_file *out, char *msg, size_t msg_len)
         (void)snprintf(msg, msg_len, "config file %s: %s", path, strerror(errno));
         return -1;
     }
-    char *buf = malloc(PB_CONF_FILE_MAX + 1);
+    char *buf = malloc(APP_CONF_FILE_MAX + 1);
     if (buf == NULL) {
         (void)fclose(f);
         (void)snprintf(msg, msg_len, "config file %s: out of memory", path);
         return -1;
     }
-    size_t n = fread(buf, 1, PB_CONF_FILE_MAX + 1, f);
+    size_t n = fread(buf, 1, APP_CONF_FILE_MAX + 1, f);
     bool bad = ferror(f) != 0;
     (void)fclose(f);
     int rc = -1;
     if (bad)
         (void)snprintf(msg, msg_len, "config file %s: read error", path);
-    else if (n > PB_CONF_FILE_MAX)
+    else if (n > APP_CONF_FILE_MAX)
         (void)snprintf(msg, msg_len, "config file %s: larger than %d bytes", path,
-                       PB_CONF_FILE_MAX);
+                       APP_CONF_FILE_MAX);
     else
-        rc = pb_conf_parse(buf, n, path, out, msg, msg_len);
+        rc = app_conf_parse(buf, n, path, out, msg, msg_len);
     free(buf);
     return rc;
 }
 
-void pb_conf_file_fini(pb_conf_file *f)
+void app_conf_file_fini(app_conf_file *f)
 {
     if (f == NULL)
         return;
@@ -230,7 +230,7 @@ void pb_conf_file_fini(pb_conf_file *f)
     memset(f, 0, sizeof(*f));
 }
 
-const char *pb_conf_file_get(const pb_conf_file *f, const char *key, unsigned *line)
+const char *app_conf_file_get(const app_conf_file *f, const char *key, unsigned *line)
 {
     for (size_t i = 0; i < f->n; i++) {
         if (strcmp(f->entries[i].key, key) == 0) {

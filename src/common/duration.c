@@ -1,4 +1,4 @@
-/* Durations, jitter and backoff; see duration.h. Pure arithmetic on a pb_clock, so the
+/* Durations, jitter and backoff; see duration.h. Pure arithmetic on a app_clock, so the
  * unit tests drive it with a fake clock and a scripted random source. */
 #include <ctype.h>
 #include <stdbool.h>
@@ -35,9 +35,9 @@ static double system_random(void *arg)
     return (double)((state * 0x2545f4914f6cdd1dULL) >> 11) / 9007199254740992.0; /* 2^53 */
 }
 
-const pb_clock *pb_clock_system(void)
+const app_clock *app_clock_system(void)
 {
-    static const pb_clock c = {system_now, system_random, NULL};
+    static const app_clock c = {system_now, system_random, NULL};
     return &c;
 }
 
@@ -59,7 +59,7 @@ static const char *shown(const char *in, char buf[41])
     return buf;
 }
 
-int pb_duration_parse(const char *in, int64_t *ms, char *msg, size_t msg_len)
+int app_duration_parse(const char *in, int64_t *ms, char *msg, size_t msg_len)
 {
     char shown_buf[41];
     const char *s = shown(in, shown_buf);
@@ -137,7 +137,7 @@ too_big:
     return -1;
 }
 
-void pb_duration_format(int64_t ms, char *buf, size_t len)
+void app_duration_format(int64_t ms, char *buf, size_t len)
 {
     size_t used = 0;
     buf[0] = '\0';
@@ -158,7 +158,7 @@ void pb_duration_format(int64_t ms, char *buf, size_t len)
     }
 }
 
-int64_t pb_jitter(const pb_clock *c, int64_t interval_ms, double fraction)
+int64_t app_jitter(const app_clock *c, int64_t interval_ms, double fraction)
 {
     double r = c->random(c->arg); /* [0, 1) */
     double factor = 1.0 + fraction * (2.0 * r - 1.0);
@@ -166,14 +166,14 @@ int64_t pb_jitter(const pb_clock *c, int64_t interval_ms, double fraction)
     return v < 1 ? 1 : v;
 }
 
-void pb_backoff_init(pb_backoff *b, int64_t base_ms, int64_t cap_ms)
+void app_backoff_init(app_backoff *b, int64_t base_ms, int64_t cap_ms)
 {
     b->base_ms = base_ms > 0 ? base_ms : 1;
     b->cap_ms = cap_ms > b->base_ms ? cap_ms : b->base_ms;
     b->attempt = 0;
 }
 
-int64_t pb_backoff_ceiling(const pb_backoff *b)
+int64_t app_backoff_ceiling(const app_backoff *b)
 {
     int64_t d = b->base_ms;
     for (unsigned i = 0; i < b->attempt && d < b->cap_ms; i++)
@@ -181,9 +181,9 @@ int64_t pb_backoff_ceiling(const pb_backoff *b)
     return d < b->cap_ms ? d : b->cap_ms;
 }
 
-int64_t pb_backoff_next(pb_backoff *b, const pb_clock *c)
+int64_t app_backoff_next(app_backoff *b, const app_clock *c)
 {
-    int64_t d = pb_backoff_ceiling(b);
+    int64_t d = app_backoff_ceiling(b);
     if (b->attempt < 64)
         b->attempt++;
     int64_t half = d / 2;
@@ -191,7 +191,7 @@ int64_t pb_backoff_next(pb_backoff *b, const pb_clock *c)
     return v < 1 ? 1 : v > d ? d : v;
 }
 
-void pb_backoff_reset(pb_backoff *b)
+void app_backoff_reset(app_backoff *b)
 {
     b->attempt = 0;
 }

@@ -14,44 +14,44 @@
 #include "log.h"
 #include "output.h"
 
-static pb_log_level min_level = PB_LOG_INFO;
-static pb_log_format fmt = PB_LOG_TEXT;
+static app_log_level min_level = APP_LOG_INFO;
+static app_log_format fmt = APP_LOG_TEXT;
 
 static const char *const level_names[] = {"debug", "info", "warn", "error"};
 
-int pb_log_level_parse(const char *s, pb_log_level *out)
+int app_log_level_parse(const char *s, app_log_level *out)
 {
     for (int i = 0; i < 4; i++) {
         if (strcasecmp(s, level_names[i]) == 0) {
-            *out = (pb_log_level)i;
+            *out = (app_log_level)i;
             return 0;
         }
     }
     if (strcasecmp(s, "warning") == 0) {
-        *out = PB_LOG_WARN;
+        *out = APP_LOG_WARN;
         return 0;
     }
     return -1;
 }
 
-int pb_log_format_parse(const char *s, pb_log_format *out)
+int app_log_format_parse(const char *s, app_log_format *out)
 {
     if (strcmp(s, "text") == 0)
-        *out = PB_LOG_TEXT;
+        *out = APP_LOG_TEXT;
     else if (strcmp(s, "json") == 0)
-        *out = PB_LOG_JSON;
+        *out = APP_LOG_JSON;
     else
         return -1;
     return 0;
 }
 
-void pb_log_setup(pb_log_level level, pb_log_format format)
+void app_log_setup(app_log_level level, app_log_format format)
 {
     min_level = level;
     fmt = format;
 }
 
-pb_log_format pb_log_format_get(void)
+app_log_format app_log_format_get(void)
 {
     return fmt;
 }
@@ -99,10 +99,10 @@ static json_t *json_value(const char *key, const char *v)
     else if (listed(key, bool_fields, sizeof(bool_fields) / sizeof(bool_fields[0])) &&
              (strcmp(v, "true") == 0 || strcmp(v, "false") == 0))
         typed = json_boolean(v[0] == 't');
-    return typed != NULL ? typed : pb_json_string(v);
+    return typed != NULL ? typed : app_json_string(v);
 }
 
-bool pb_log_enabled(pb_log_level level)
+bool app_log_enabled(app_log_level level)
 {
     return level >= min_level;
 }
@@ -128,15 +128,15 @@ static bool needs_quotes(const char *v)
     return false;
 }
 
-void pb_log(pb_log_level level, const char *msg, ...)
+void app_log(app_log_level level, const char *msg, ...)
 {
-    if (!pb_log_enabled(level))
+    if (!app_log_enabled(level))
         return;
     char ts[40];
     timestamp(ts, sizeof(ts));
     va_list ap;
     va_start(ap, msg);
-    if (fmt == PB_LOG_JSON) {
+    if (fmt == APP_LOG_JSON) {
         json_t *o = json_object();
         if (o == NULL) {
             va_end(ap);
@@ -144,7 +144,7 @@ void pb_log(pb_log_level level, const char *msg, ...)
         }
         (void)json_object_set_new(o, "ts", json_string(ts));
         (void)json_object_set_new(o, "level", json_string(level_names[level]));
-        (void)json_object_set_new(o, "msg", pb_json_string(msg));
+        (void)json_object_set_new(o, "msg", app_json_string(msg));
         for (;;) {
             const char *k = va_arg(ap, const char *);
             if (k == NULL)
@@ -152,7 +152,7 @@ void pb_log(pb_log_level level, const char *msg, ...)
             const char *v = va_arg(ap, const char *);
             (void)json_object_set_new(o, k, json_value(k, v == NULL ? "" : v));
         }
-        char *line = pb_json_term_safe(
+        char *line = app_json_term_safe(
             json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(15)));
         if (line != NULL) {
             (void)fprintf(stderr, "%s\n", line);
@@ -160,7 +160,7 @@ void pb_log(pb_log_level level, const char *msg, ...)
         }
         json_decref(o);
     } else {
-        char *m = pb_escape_term(msg);
+        char *m = app_escape_term(msg);
         (void)fprintf(stderr, "%s %-5s %s", ts, level_names[level], m ? m : "");
         free(m);
         for (;;) {
@@ -168,7 +168,7 @@ void pb_log(pb_log_level level, const char *msg, ...)
             if (k == NULL)
                 break;
             const char *v = va_arg(ap, const char *);
-            char *e = pb_escape_term(v == NULL ? "" : v);
+            char *e = app_escape_term(v == NULL ? "" : v);
             if (needs_quotes(v == NULL ? "" : v)) {
                 /* inside quotes a quote is escaped too (backslashes already are) */
                 (void)fprintf(stderr, " %s=\"", k);

@@ -1,5 +1,5 @@
 /* Terminal and JSON output. Every name that came from the database goes through
- * pb_escape_term or pb_json_string before it is printed. UTF-8 is decoded here, the same in
+ * app_escape_term or app_json_string before it is printed. UTF-8 is decoded here, the same in
  * every locale; display widths come from glibc's wcwidth under the C.UTF-8 locale, taken
  * for this thread only, so neither the user's locale nor a hand-made table decides them. */
 #include <locale.h>
@@ -12,7 +12,7 @@
 #include "output.h"
 #include "prebuilds/parse.h"
 
-bool pb_term_unsafe(uint32_t cp)
+bool app_term_unsafe(uint32_t cp)
 {
     if (cp < 0x20 || cp == 0x7f)
         return true; /* C0 controls and DEL */
@@ -23,7 +23,7 @@ bool pb_term_unsafe(uint32_t cp)
            (cp >= 0x2066 && cp <= 0x2069) || cp == 0x2028 || cp == 0x2029;
 }
 
-char *pb_escape_term(const char *s)
+char *app_escape_term(const char *s)
 {
     size_t len = strlen(s);
     char *out = malloc(len * 4 + 1); /* \xNN per byte at most; \uNNNN for 2 or 3 bytes */
@@ -39,13 +39,13 @@ char *pb_escape_term(const char *s)
             *o++ = '\\';
             *o++ = '\\';
             p++;
-        } else if (n == 0 || (n == 1 && pb_term_unsafe(cp))) {
+        } else if (n == 0 || (n == 1 && app_term_unsafe(cp))) {
             *o++ = '\\';
             *o++ = 'x';
             *o++ = hex[*p >> 4];
             *o++ = hex[*p & 0xf];
             p++;
-        } else if (pb_term_unsafe(cp)) {
+        } else if (app_term_unsafe(cp)) {
             *o++ = '\\';
             *o++ = 'u';
             for (int shift = 12; shift >= 0; shift -= 4)
@@ -61,7 +61,7 @@ char *pb_escape_term(const char *s)
     return out;
 }
 
-json_t *pb_json_string(const char *s)
+json_t *app_json_string(const char *s)
 {
     size_t len = strlen(s);
     char *clean = malloc(len * 3 + 1);
@@ -88,7 +88,7 @@ json_t *pb_json_string(const char *s)
     return j;
 }
 
-char *pb_json_term_safe(char *text)
+char *app_json_term_safe(char *text)
 {
     if (text == NULL)
         return NULL;
@@ -97,7 +97,7 @@ char *pb_json_term_safe(char *text)
     for (size_t i = 0; i < len;) {
         uint32_t cp = 0;
         size_t n = pb_utf8_decode((const char *)p + i, &cp);
-        n_unsafe += n > 1 && pb_term_unsafe(cp);
+        n_unsafe += n > 1 && app_term_unsafe(cp);
         i += n > 0 ? n : 1;
     }
     if (n_unsafe == 0)
@@ -112,7 +112,7 @@ char *pb_json_term_safe(char *text)
     for (size_t i = 0; i < len;) {
         uint32_t cp = 0;
         size_t n = pb_utf8_decode((const char *)p + i, &cp);
-        if (n > 1 && pb_term_unsafe(cp)) { /* only inside strings: JSON escapes them alike */
+        if (n > 1 && app_term_unsafe(cp)) { /* only inside strings: JSON escapes them alike */
             *o++ = '\\';
             *o++ = 'u';
             for (int shift = 12; shift >= 0; shift -= 4)
@@ -128,13 +128,13 @@ char *pb_json_term_safe(char *text)
     return out;
 }
 
-int pb_json_print(json_t *j)
+int app_json_print(json_t *j)
 {
     if (j == NULL)
         return -1;
     /* 15 significant digits: 0.1 ms stays 0.1, not 0.10000000000000001 */
-    char *text = pb_json_term_safe(json_dumps(j, JSON_INDENT(2) | JSON_PRESERVE_ORDER |
-                                                     JSON_ENCODE_ANY | JSON_REAL_PRECISION(15)));
+    char *text = app_json_term_safe(json_dumps(j, JSON_INDENT(2) | JSON_PRESERVE_ORDER |
+                                                      JSON_ENCODE_ANY | JSON_REAL_PRECISION(15)));
     if (text == NULL)
         return -1;
     int rc = fputs(text, stdout) < 0 || fputc('\n', stdout) == EOF ? -1 : 0;
@@ -142,7 +142,7 @@ int pb_json_print(json_t *j)
     return rc;
 }
 
-const char *pb_plural(size_t n, const char *one, const char *many)
+const char *app_plural(size_t n, const char *one, const char *many)
 {
     return n == 1 ? one : many;
 }
@@ -160,7 +160,7 @@ static locale_t utf8_locale(void)
     return loc;
 }
 
-size_t pb_display_width(const char *s)
+size_t app_display_width(const char *s)
 {
     locale_t loc = utf8_locale();
     locale_t old = loc != (locale_t)0 ? uselocale(loc) : (locale_t)0;
@@ -185,14 +185,14 @@ size_t pb_display_width(const char *s)
 
 /* ---- tables ---- */
 
-int pb_table_init(pb_table *t, size_t n_cols, const char *const *headers)
+int app_table_init(app_table *t, size_t n_cols, const char *const *headers)
 {
     memset(t, 0, sizeof(*t));
     t->n_cols = n_cols;
-    return pb_table_add(t, headers);
+    return app_table_add(t, headers);
 }
 
-int pb_table_add(pb_table *t, const char *const *row)
+int app_table_add(app_table *t, const char *const *row)
 {
     if (t->n_rows == t->cap) {
         size_t cap = t->cap == 0 ? 16 : t->cap * 2;
@@ -204,7 +204,7 @@ int pb_table_add(pb_table *t, const char *const *row)
     }
     char **dst = &t->cells[t->n_rows * t->n_cols];
     for (size_t c = 0; c < t->n_cols; c++) {
-        dst[c] = pb_escape_term(row[c] == NULL ? "" : row[c]);
+        dst[c] = app_escape_term(row[c] == NULL ? "" : row[c]);
         if (dst[c] == NULL) {
             for (size_t k = 0; k < c; k++)
                 free(dst[k]);
@@ -215,7 +215,7 @@ int pb_table_add(pb_table *t, const char *const *row)
     return 0;
 }
 
-void pb_table_print(const pb_table *t, FILE *f)
+void app_table_print(const app_table *t, FILE *f)
 {
     size_t *w = calloc(t->n_cols * (t->n_rows + 1), sizeof(*w));
     if (w == NULL)
@@ -223,7 +223,7 @@ void pb_table_print(const pb_table *t, FILE *f)
     size_t *cell_w = w + t->n_cols; /* each cell's width, measured once */
     for (size_t r = 0; r < t->n_rows; r++) {
         for (size_t c = 0; c < t->n_cols; c++) {
-            size_t cw = pb_display_width(t->cells[r * t->n_cols + c]);
+            size_t cw = app_display_width(t->cells[r * t->n_cols + c]);
             cell_w[r * t->n_cols + c] = cw;
             if (cw > w[c])
                 w[c] = cw;
@@ -242,7 +242,7 @@ void pb_table_print(const pb_table *t, FILE *f)
     free(w);
 }
 
-void pb_table_fini(pb_table *t)
+void app_table_fini(app_table *t)
 {
     for (size_t i = 0; i < t->n_rows * t->n_cols; i++)
         free(t->cells[i]);

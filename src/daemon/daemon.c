@@ -86,14 +86,14 @@ void dmn_signals_teardown(void)
     }
 }
 
-int dmn_start_http(const char *addr, pb_metrics *m, pb_http **out, char *msg, size_t len)
+int dmn_start_http(const char *addr, dmn_metrics *m, dmn_http **out, char *msg, size_t len)
 {
     sigset_t set, old;
     sigemptyset(&set);
     for (size_t i = 0; i < N_HANDLED; i++)
         sigaddset(&set, handled[i]);
     (void)pthread_sigmask(SIG_BLOCK, &set, &old);
-    int rc = pb_http_start(addr, m, out, msg, len);
+    int rc = dmn_http_start(addr, m, out, msg, len);
     (void)pthread_sigmask(SIG_SETMASK, &old, NULL);
     return rc;
 }
@@ -110,23 +110,23 @@ void dmn_status_line(const char *fmt, ...)
 
 /* ---- the state ---- */
 
-bool dmn_txn_pooling(const pb_daemon *d)
+bool dmn_txn_pooling(const dmn_daemon *d)
 {
-    return d->conf.pooler == PB_POOLER_TRANSACTION;
+    return d->conf.pooler == APP_POOLER_TRANSACTION;
 }
 
-void dmn_count_statements(pb_daemon *d)
+void dmn_count_statements(dmn_daemon *d)
 {
     if (d->store == NULL)
         return;
     pb_store_stats st;
     pb_store_stats_get(d->store, &st);
     if (st.statements > d->stats_counted)
-        pb_metrics_statements(d->metrics, st.statements - d->stats_counted);
+        dmn_metrics_statements(d->metrics, st.statements - d->stats_counted);
     d->stats_counted = st.statements;
 }
 
-pb_session_opts dmn_session_opts(const pb_daemon *d)
+pb_session_opts dmn_session_opts(const dmn_daemon *d)
 {
     pb_session_opts o = {
         .statement_timeout_ms = (int)d->conf.statement_timeout_ms,
@@ -140,50 +140,50 @@ pb_session_opts dmn_session_opts(const pb_daemon *d)
 }
 
 /* The database went away (or never came): log it once, back off, try again. */
-static void outage(pb_daemon *d, dmn_state from, const pb_err *err)
+static void outage(dmn_daemon *d, dmn_state from, const pb_err *err)
 {
-    int64_t now = pb_clock_now(d->clock);
+    int64_t now = app_clock_now(d->clock);
     dmn_count_statements(d);
     /* SQLite reopens the file; a PostgreSQL store object is kept and reconnects. */
     if (d->store != NULL && pb_store_backend(d->store) == PB_BACKEND_SQLITE) {
         pb_store_free(&d->store);
         d->stats_counted = 0;
     }
-    int64_t delay = pb_backoff_next(&d->backoff, d->clock);
+    int64_t delay = app_backoff_next(&d->backoff, d->clock);
     d->next_connect_at = now + delay;
     char retry[32];
-    pb_duration_format(delay, retry, sizeof(retry));
+    app_duration_format(delay, retry, sizeof(retry));
     if (!d->outage) {
         d->outage = true;
         d->outage_since = now;
-        pb_metrics_error(d->metrics, PB_ECONNECT);
-        pb_log(PB_LOG_WARN,
-               from != DS_DISCONNECTED ? "database connection lost" : "database unreachable",
-               "error", err->msg[0] != '\0' ? err->msg : pb_strerror(err->code), "retry_in", retry,
-               NULL);
-    } else if (pb_log_enabled(PB_LOG_DEBUG)) {
-        pb_log(PB_LOG_DEBUG, "database still unreachable", "error", err->msg, "retry_in", retry,
-               NULL);
+        dmn_metrics_error(d->metrics, PB_ECONNECT);
+        app_log(APP_LOG_WARN,
+                from != DS_DISCONNECTED ? "database connection lost" : "database unreachable",
+                "error", err->msg[0] != '\0' ? err->msg : pb_strerror(err->code), "retry_in", retry,
+                NULL);
+    } else if (app_log_enabled(APP_LOG_DEBUG)) {
+        app_log(APP_LOG_DEBUG, "database still unreachable", "error", err->msg, "retry_in", retry,
+                NULL);
     }
     dmn_status_line("database unreachable, retrying in %s", retry);
 }
 
 /* A session began: the outage (if any) is over, and it starts with a full pass, since it
  * may have missed notifications. */
-static void session_began(pb_daemon *d)
+static void session_began(dmn_daemon *d)
 {
-    int64_t now = pb_clock_now(d->clock);
+    int64_t now = app_clock_now(d->clock);
     if (d->outage) {
         char down[32];
-        pb_duration_format(now - d->outage_since, down, sizeof(down));
-        pb_log(PB_LOG_INFO, "database reachable again", "outage", down, NULL);
-        pb_metrics_reconnect(d->metrics);
+        app_duration_format(now - d->outage_since, down, sizeof(down));
+        app_log(APP_LOG_INFO, "database reachable again", "outage", down, NULL);
+        dmn_metrics_reconnect(d->metrics);
     } else if (!d->ever_connected) {
-        pb_log(PB_LOG_INFO, "connected", "backend",
-               pb_store_backend(d->store) == PB_BACKEND_PG ? "postgres" : "sqlite", NULL);
+        app_log(APP_LOG_INFO, "connected", "backend",
+                pb_store_backend(d->store) == PB_BACKEND_PG ? "postgres" : "sqlite", NULL);
     }
     d->outage = false;
-    pb_backoff_reset(&d->backoff);
+    app_backoff_reset(&d->backoff);
     d->trust_unchanged = false;
     if (!d->ever_connected) {
         d->ever_connected = true;
@@ -191,40 +191,40 @@ static void session_began(pb_daemon *d)
             (void)sd_notify(0, "READY=1");
     }
     d->next_full_at = now;
-    d->next_try_at = now + pb_jitter(d->clock, d->conf.interval_ms / 2, JITTER);
+    d->next_try_at = now + app_jitter(d->clock, d->conf.interval_ms / 2, JITTER);
 }
 
 /* Leading or following, said once per change. Under transaction pooling the role moves
  * with every pass (replicas take turns), so only the debug log follows it. */
-static void role_changed(pb_daemon *d, dmn_state to)
+static void role_changed(dmn_daemon *d, dmn_state to)
 {
     if (pb_store_backend(d->store) != PB_BACKEND_PG)
         return;
     char lock[24];
     (void)snprintf(lock, sizeof(lock), "%lld", (long long)d->conf.lock_id);
     bool txn = dmn_txn_pooling(d);
-    pb_log_level level = txn ? PB_LOG_DEBUG : PB_LOG_INFO;
+    app_log_level level = txn ? APP_LOG_DEBUG : APP_LOG_INFO;
     if (to == DS_LEADER) {
-        pb_log(level,
-               txn ? "leading this pass: holding the transaction's advisory lock"
-                   : "leading: holding the advisory lock",
-               "lock_id", lock, NULL);
+        app_log(level,
+                txn ? "leading this pass: holding the transaction's advisory lock"
+                    : "leading: holding the advisory lock",
+                "lock_id", lock, NULL);
         dmn_status_line(txn ? "leader of the last pass (lock %s)" : "leader (lock %s)", lock);
     } else {
-        pb_log(level,
-               txn ? "following: another replica's pass holds the advisory lock"
-                   : "following: another replica holds the advisory lock",
-               "lock_id", lock, NULL);
+        app_log(level,
+                txn ? "following: another replica's pass holds the advisory lock"
+                    : "following: another replica holds the advisory lock",
+                "lock_id", lock, NULL);
         dmn_status_line("follower (lock %s held elsewhere)", lock);
     }
 }
 
-void dmn_enter(pb_daemon *d, dmn_state to, const pb_err *why)
+void dmn_enter(dmn_daemon *d, dmn_state to, const pb_err *why)
 {
     dmn_state from = d->state;
     d->state = to;
     if (d->metrics != NULL)
-        pb_metrics_set_state(d->metrics, to != DS_DISCONNECTED, to == DS_LEADER);
+        dmn_metrics_set_state(d->metrics, to != DS_DISCONNECTED, to == DS_LEADER);
     if (to == DS_DISCONNECTED) {
         d->listening = false;
         if (why != NULL)
@@ -234,14 +234,14 @@ void dmn_enter(pb_daemon *d, dmn_state to, const pb_err *why)
     if (from == DS_DISCONNECTED)
         session_began(d);
     else if (to == DS_LEADER && from == DS_FOLLOWER && !dmn_txn_pooling(d))
-        d->next_full_at = pb_clock_now(d->clock); /* just took over: a full pass now */
+        d->next_full_at = app_clock_now(d->clock); /* just took over: a full pass now */
     if (from == DS_DISCONNECTED && dmn_txn_pooling(d))
         dmn_status_line("connected; the lock is taken per pass (transaction pooling)");
     else if (from != to)
         role_changed(d, to);
 }
 
-void dmn_close_store(pb_daemon *d)
+void dmn_close_store(dmn_daemon *d)
 {
     dmn_count_statements(d);
     pb_store_free(&d->store); /* ends the session: the server releases the lock */
@@ -253,8 +253,8 @@ void dmn_close_store(pb_daemon *d)
 
 static void notified(const char *channel, const char *payload, void *arg)
 {
-    pb_daemon *d = arg;
-    pb_metrics_notifications(d->metrics, 1);
+    dmn_daemon *d = arg;
+    dmn_metrics_notifications(d->metrics, 1);
     if (strcmp(channel, PB_NOTIFY_CHANNEL) != 0 || d->state != DS_LEADER)
         return;
     if (strcmp(payload, "*") == 0) {
@@ -266,7 +266,7 @@ static void notified(const char *channel, const char *payload, void *arg)
     char id[PB_UUID_LEN + 1];
     pb_err err;
     if (pb_uuid_parse(payload, id, "notified organization id", &err) != 0) {
-        pb_log(PB_LOG_DEBUG, "ignoring notification", "payload", payload, NULL);
+        app_log(APP_LOG_DEBUG, "ignoring notification", "payload", payload, NULL);
         return;
     }
     for (size_t i = 0; i < d->n_pending; i++)
@@ -280,7 +280,7 @@ static void notified(const char *channel, const char *payload, void *arg)
 }
 
 /* Read what the socket holds: notifications, or the news that the server is gone. */
-static void drain(pb_daemon *d)
+static void drain(dmn_daemon *d)
 {
     if (d->store == NULL || d->state == DS_DISCONNECTED)
         return;
@@ -289,7 +289,7 @@ static void drain(pb_daemon *d)
         dmn_enter(d, DS_DISCONNECTED, &err);
 }
 
-static void try_connect(pb_daemon *d)
+static void try_connect(dmn_daemon *d)
 {
     pb_err err;
     pb_err_clear(&err);
@@ -306,7 +306,7 @@ static void try_connect(pb_daemon *d)
         rc = pb_store_session(d->store, &so, &info, &err);
     dmn_count_statements(d);
     if (rc == PB_EINTERRUPTED && !d->once) {
-        d->next_connect_at = pb_clock_now(d->clock); /* a signal: handle it, then retry */
+        d->next_connect_at = app_clock_now(d->clock); /* a signal: handle it, then retry */
         return;
     }
     if (rc != 0 && d->once) {
@@ -324,14 +324,14 @@ static void try_connect(pb_daemon *d)
     dmn_enter(d, info.leader ? DS_LEADER : DS_FOLLOWER, NULL);
     if (so.listen && info.leader && !info.triggers_found && !d->triggers_warned) {
         d->triggers_warned = true;
-        pb_log(PB_LOG_WARN,
-               "--listen: no notify triggers found; run 'prebuilds init --triggers' (the "
-               "periodic pass still runs)",
-               NULL);
+        app_log(APP_LOG_WARN,
+                "--listen: no notify triggers found; run 'prebuilds init --triggers' (the "
+                "periodic pass still runs)",
+                NULL);
     }
 }
 
-static void try_lead(pb_daemon *d)
+static void try_lead(dmn_daemon *d)
 {
     pb_err err;
     pb_session_info info = {0};
@@ -342,22 +342,23 @@ static void try_lead(pb_daemon *d)
         if (rc == PB_ECONNECT || !pb_store_connected(d->store))
             dmn_enter(d, DS_DISCONNECTED, &err);
         else
-            pb_log(PB_LOG_WARN, "leader lock try failed", "error", err.msg, NULL);
+            app_log(APP_LOG_WARN, "leader lock try failed", "error", err.msg, NULL);
     } else {
         d->listening = info.listening;
         dmn_enter(d, info.leader ? DS_LEADER : DS_FOLLOWER, NULL);
     }
-    d->next_try_at = pb_clock_now(d->clock) + pb_jitter(d->clock, d->conf.interval_ms / 2, JITTER);
+    d->next_try_at =
+        app_clock_now(d->clock) + app_jitter(d->clock, d->conf.interval_ms / 2, JITTER);
 }
 
 /* ---- configuration ---- */
 
-static void reload(pb_daemon *d)
+static void reload(dmn_daemon *d)
 {
-    pb_daemon_conf nc;
+    app_daemon_conf nc;
     char msg[600];
-    if (pb_daemon_conf_build(&nc, d->config_path, d->cli, msg, sizeof(msg)) != 0) {
-        pb_log(PB_LOG_ERROR, "reload refused, configuration unchanged", "error", msg, NULL);
+    if (app_daemon_conf_build(&nc, d->config_path, d->cli, msg, sizeof(msg)) != 0) {
+        app_log(APP_LOG_ERROR, "reload refused, configuration unchanged", "error", msg, NULL);
         return;
     }
     const char *refused = NULL;
@@ -365,21 +366,21 @@ static void reload(pb_daemon *d)
         refused = "changing the backend needs a restart";
     else if (nc.listen && nc.url.backend != PB_BACKEND_PG)
         refused = "listen needs a PostgreSQL database";
-    else if (nc.pooler == PB_POOLER_TRANSACTION && nc.url.backend != PB_BACKEND_PG)
+    else if (nc.pooler == APP_POOLER_TRANSACTION && nc.url.backend != PB_BACKEND_PG)
         refused = "pooler = transaction needs a PostgreSQL database";
     if (refused != NULL) {
-        pb_log(PB_LOG_ERROR, "reload refused, configuration unchanged", "error", refused, NULL);
-        pb_daemon_conf_fini(&nc);
+        app_log(APP_LOG_ERROR, "reload refused, configuration unchanged", "error", refused, NULL);
+        app_daemon_conf_fini(&nc);
         return;
     }
-    pb_http *http = d->http;
+    dmn_http *http = d->http;
     bool new_http = strcmp(nc.metrics_addr, d->conf.metrics_addr) != 0;
     if (new_http) {
-        pb_http_stop(&d->http); /* the new address may reuse the old port */
+        dmn_http_stop(&d->http); /* the new address may reuse the old port */
         if (dmn_start_http(nc.metrics_addr, d->metrics, &http, msg, sizeof(msg)) != 0) {
-            pb_log(PB_LOG_ERROR, "reload refused, configuration unchanged", "error", msg, NULL);
+            app_log(APP_LOG_ERROR, "reload refused, configuration unchanged", "error", msg, NULL);
             (void)dmn_start_http(d->conf.metrics_addr, d->metrics, &d->http, msg, sizeof(msg));
-            pb_daemon_conf_fini(&nc);
+            app_daemon_conf_fini(&nc);
             return;
         }
         d->http = http;
@@ -390,23 +391,23 @@ static void reload(pb_daemon *d)
                        nc.lock_timeout_ms != d->conf.lock_timeout_ms;
     bool new_interval = nc.interval_ms != d->conf.interval_ms;
     char changed[400];
-    pb_daemon_conf_changes(&d->conf, &nc, changed, sizeof(changed));
-    pb_daemon_conf_fini(&d->conf);
+    app_daemon_conf_changes(&d->conf, &nc, changed, sizeof(changed));
+    app_daemon_conf_fini(&d->conf);
     d->conf = nc;
     d->conf.target.group_name = d->conf.group_name; /* they pointed into `nc` */
     d->conf.target.group_display_name = d->conf.group_display_name;
-    pb_log_setup(d->conf.log_level, d->conf.log_format);
-    pb_backoff_init(&d->backoff, RECONNECT_BASE_MS, d->conf.backoff_max_ms);
+    app_log_setup(d->conf.log_level, d->conf.log_format);
+    app_backoff_init(&d->backoff, RECONNECT_BASE_MS, d->conf.backoff_max_ms);
     char interval[32];
-    pb_duration_format(d->conf.interval_ms, interval, sizeof(interval));
+    app_duration_format(d->conf.interval_ms, interval, sizeof(interval));
     char port[16];
-    (void)snprintf(port, sizeof(port), "%d", pb_http_port(d->http));
-    pb_log(PB_LOG_INFO, "configuration reloaded", "interval", interval, "listen",
-           d->conf.listen ? "true" : "false", "new_session", new_session ? "true" : "false",
-           "changed", changed[0] ? changed : "nothing", "metrics_addr",
-           d->http != NULL ? d->conf.metrics_addr : "off", "metrics_port",
-           d->http != NULL ? port : "", NULL);
-    int64_t now = pb_clock_now(d->clock);
+    (void)snprintf(port, sizeof(port), "%d", dmn_http_port(d->http));
+    app_log(APP_LOG_INFO, "configuration reloaded", "interval", interval, "listen",
+            d->conf.listen ? "true" : "false", "new_session", new_session ? "true" : "false",
+            "changed", changed[0] ? changed : "nothing", "metrics_addr",
+            d->http != NULL ? d->conf.metrics_addr : "off", "metrics_port",
+            d->http != NULL ? port : "", NULL);
+    int64_t now = app_clock_now(d->clock);
     if (new_session) {
         dmn_close_store(d);
         d->next_connect_at = now;
@@ -418,7 +419,7 @@ static void reload(pb_daemon *d)
 
 /* ---- the loop ---- */
 
-static void handle_signals(pb_daemon *d)
+static void handle_signals(dmn_daemon *d)
 {
     unsigned char buf[64];
     ssize_t n;
@@ -426,16 +427,16 @@ static void handle_signals(pb_daemon *d)
         for (ssize_t i = 0; i < n; i++) {
             if (buf[i] == SIGTERM || buf[i] == SIGINT) {
                 if (!d->stop)
-                    pb_log(PB_LOG_INFO, "stopping", "signal",
-                           buf[i] == SIGTERM ? "SIGTERM" : "SIGINT", NULL);
+                    app_log(APP_LOG_INFO, "stopping", "signal",
+                            buf[i] == SIGTERM ? "SIGTERM" : "SIGINT", NULL);
                 d->stop = true;
             } else if (buf[i] == SIGHUP) {
-                pb_log(PB_LOG_INFO, "reloading configuration", "signal", "SIGHUP", NULL);
+                app_log(APP_LOG_INFO, "reloading configuration", "signal", "SIGHUP", NULL);
                 (void)sd_notify(0, "RELOADING=1");
                 reload(d);
                 (void)sd_notify(0, "READY=1");
             } else if (buf[i] == SIGUSR1) {
-                pb_log(PB_LOG_INFO, "pass requested", "signal", "SIGUSR1", NULL);
+                app_log(APP_LOG_INFO, "pass requested", "signal", "SIGUSR1", NULL);
                 d->pass_now = true;
                 d->force_read = true;
             }
@@ -443,9 +444,9 @@ static void handle_signals(pb_daemon *d)
     }
 }
 
-static void wait_for_work(pb_daemon *d, int64_t deadline)
+static void wait_for_work(dmn_daemon *d, int64_t deadline)
 {
-    int64_t now = pb_clock_now(d->clock);
+    int64_t now = app_clock_now(d->clock);
     if (d->watchdog_ms > 0 && d->next_watchdog_at < deadline)
         deadline = d->next_watchdog_at;
     int64_t timeout = deadline - now;
@@ -460,11 +461,11 @@ static void wait_for_work(pb_daemon *d, int64_t deadline)
         drain(d);
 }
 
-static void watchdog(pb_daemon *d)
+static void watchdog(dmn_daemon *d)
 {
     if (d->watchdog_ms == 0)
         return;
-    int64_t now = pb_clock_now(d->clock);
+    int64_t now = app_clock_now(d->clock);
     if (now >= d->next_watchdog_at) {
         (void)sd_notify(0, "WATCHDOG=1");
         d->next_watchdog_at = now + (int64_t)d->watchdog_ms;
@@ -472,12 +473,13 @@ static void watchdog(pb_daemon *d)
 }
 
 /* A full pass when it is due, else a pass for the notified organizations; whether one ran. */
-static bool pass_if_due(pb_daemon *d, int64_t now)
+static bool pass_if_due(dmn_daemon *d, int64_t now)
 {
     if (d->pass_now || now >= d->next_full_at || d->pending_overflow) {
         d->pass_now = false;
         dmn_run_pass(d, true);
-        d->next_full_at = pb_clock_now(d->clock) + pb_jitter(d->clock, d->conf.interval_ms, JITTER);
+        d->next_full_at =
+            app_clock_now(d->clock) + app_jitter(d->clock, d->conf.interval_ms, JITTER);
         drain(d); /* notifications that arrived during the pass */
         return true;
     }
@@ -490,9 +492,9 @@ static bool pass_if_due(pb_daemon *d, int64_t now)
 }
 
 /* One turn of the loop for the state the daemon is in; false when the loop should end. */
-static bool step(pb_daemon *d)
+static bool step(dmn_daemon *d)
 {
-    int64_t now = pb_clock_now(d->clock);
+    int64_t now = app_clock_now(d->clock);
     if (d->state == DS_DISCONNECTED) {
         if (d->pass_now || now >= d->next_connect_at) {
             d->pass_now = false;
@@ -504,8 +506,8 @@ static bool step(pb_daemon *d)
     }
     if (d->state == DS_FOLLOWER && !dmn_txn_pooling(d)) {
         if (d->once) {
-            pb_log(PB_LOG_INFO, "another replica holds the leader lock: nothing to do", NULL);
-            d->once_exit = PB_EXIT_OK;
+            app_log(APP_LOG_INFO, "another replica holds the leader lock: nothing to do", NULL);
+            d->once_exit = APP_EXIT_OK;
             return false;
         }
         if (d->pass_now || now >= d->next_try_at) {
@@ -523,7 +525,7 @@ static bool step(pb_daemon *d)
     return true;
 }
 
-void dmn_loop(pb_daemon *d)
+void dmn_loop(dmn_daemon *d)
 {
     while (!d->stop) {
         handle_signals(d);

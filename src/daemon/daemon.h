@@ -2,8 +2,8 @@
  * clock, the database socket and a self-pipe fed by signal handlers; it reconciles every
  * interval (with jitter), on notifications (--listen) and on SIGUSR1, follows or leads
  * other replicas through an advisory lock, and survives database outages. */
-#ifndef PB_CLI_DAEMON_H
-#define PB_CLI_DAEMON_H
+#ifndef DMN_DAEMON_H
+#define DMN_DAEMON_H
 
 #include "app.h"
 

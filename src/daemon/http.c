@@ -15,9 +15,9 @@
 #include "addr.h"
 #include "http.h"
 
-struct pb_http {
+struct dmn_http {
     struct MHD_Daemon *mhd;
-    pb_metrics *metrics;
+    dmn_metrics *metrics;
     int port;
 };
 
@@ -48,7 +48,7 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
     (void)upload_data;
     (void)upload_data_size;
     (void)con_cls;
-    pb_http *h = cls;
+    dmn_http *h = cls;
     /* Every answer is queued on the first call, before any body is read: a request with
      * a body is never one we serve, and MHD then closes the connection instead of
      * reading it, so a body's size costs us nothing. */
@@ -60,7 +60,7 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
     if (get && strcmp(url, "/metrics") == 0) {
         char *body = NULL;
         size_t len = 0;
-        if (pb_metrics_render(h->metrics, &body, &len) != 0) {
+        if (dmn_metrics_render(h->metrics, &body, &len) != 0) {
             static char oom[] = "out of memory\n";
             return reply(c, MHD_HTTP_INTERNAL_SERVER_ERROR, text_plain, oom, sizeof(oom) - 1,
                          false);
@@ -73,7 +73,7 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
     }
     if (get && strcmp(url, "/readyz") == 0) {
         bool leader = false;
-        bool ready = pb_metrics_ready(h->metrics, &leader);
+        bool ready = dmn_metrics_ready(h->metrics, &leader);
         static char not_ready[] = "not ready: database unreachable\n";
         if (!ready)
             return reply(c, MHD_HTTP_SERVICE_UNAVAILABLE, text_plain, not_ready,
@@ -82,7 +82,7 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
         static char leader_body[] = "ready: leader\n", follower_body[] = "ready: follower\n",
                     leader_paused[] = "ready: leader (reconciliation paused by the platform)\n",
                     follower_paused[] = "ready: follower (reconciliation paused by the platform)\n";
-        bool paused = pb_metrics_paused(h->metrics);
+        bool paused = dmn_metrics_paused(h->metrics);
         char *body = leader ? (paused ? leader_paused : leader_body)
                             : (paused ? follower_paused : follower_body);
         return reply(c, MHD_HTTP_OK, text_plain, body, strlen(body), false);
@@ -98,16 +98,16 @@ static void quiet_logger(void *cls, const char *fmt, va_list ap)
     (void)ap;
 }
 
-int pb_http_start(const char *addr, pb_metrics *m, pb_http **out, char *msg, size_t msg_len)
+int dmn_http_start(const char *addr, dmn_metrics *m, dmn_http **out, char *msg, size_t msg_len)
 {
     *out = NULL;
     if (strcmp(addr, "off") == 0)
         return 0;
     struct sockaddr_storage ss;
     socklen_t ss_len;
-    if (pb_addr_parse(addr, &ss, &ss_len, msg, msg_len) != 0)
+    if (app_addr_parse(addr, &ss, &ss_len, msg, msg_len) != 0)
         return -1;
-    pb_http *h = calloc(1, sizeof(*h));
+    dmn_http *h = calloc(1, sizeof(*h));
     if (h == NULL) {
         (void)snprintf(msg, msg_len, "metrics server: out of memory");
         return -1;
@@ -117,13 +117,13 @@ int pb_http_start(const char *addr, pb_metrics *m, pb_http **out, char *msg, siz
     if (ss.ss_family == AF_INET6)
         flags |= MHD_USE_IPv6;
     errno = 0;
-    h->mhd = MHD_start_daemon(flags, 0, NULL, NULL, handle, h, MHD_OPTION_SOCK_ADDR,
-                              (struct sockaddr *)&ss, MHD_OPTION_CONNECTION_LIMIT,
-                              (unsigned)PB_HTTP_MAX_CONNECTIONS, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
-                              (unsigned)PB_HTTP_MAX_CONNECTIONS, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
-                              (size_t)PB_HTTP_MEMORY_LIMIT, MHD_OPTION_CONNECTION_TIMEOUT,
-                              (unsigned)PB_HTTP_TIMEOUT_S, MHD_OPTION_EXTERNAL_LOGGER, quiet_logger,
-                              NULL, MHD_OPTION_END);
+    h->mhd = MHD_start_daemon(
+        flags, 0, NULL, NULL, handle, h, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
+        MHD_OPTION_CONNECTION_LIMIT, (unsigned)DMN_HTTP_MAX_CONNECTIONS,
+        MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)DMN_HTTP_MAX_CONNECTIONS,
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)DMN_HTTP_MEMORY_LIMIT,
+        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)DMN_HTTP_TIMEOUT_S, MHD_OPTION_EXTERNAL_LOGGER,
+        quiet_logger, NULL, MHD_OPTION_END);
     if (h->mhd == NULL) {
         int e = errno;
         (void)snprintf(msg, msg_len, "metrics server on %s: cannot listen%s%s", addr,
@@ -137,7 +137,7 @@ int pb_http_start(const char *addr, pb_metrics *m, pb_http **out, char *msg, siz
     return 0;
 }
 
-void pb_http_stop(pb_http **h)
+void dmn_http_stop(dmn_http **h)
 {
     if (h == NULL || *h == NULL)
         return;
@@ -146,7 +146,7 @@ void pb_http_stop(pb_http **h)
     *h = NULL;
 }
 
-int pb_http_port(const pb_http *h)
+int dmn_http_port(const dmn_http *h)
 {
     return h != NULL ? h->port : 0;
 }

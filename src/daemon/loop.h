@@ -1,8 +1,8 @@
 /* The daemon's private parts, shared by daemon.c (its state, the transitions between
  * states, connecting, leading, reloading and the loop), passes.c (one pass and what it
  * reports) and run.c (the `run` command: options, start and stop). */
-#ifndef PB_DAEMON_LOOP_H
-#define PB_DAEMON_LOOP_H
+#ifndef DMN_LOOP_H
+#define DMN_LOOP_H
 
 #include <signal.h>
 #include <stdbool.h>
@@ -34,16 +34,16 @@ typedef enum dmn_state {
     DS_LEADER,       /* connected and holding the lock: this replica reconciles */
 } dmn_state;
 
-typedef struct pb_daemon {
-    pb_daemon_conf conf;
+typedef struct dmn_daemon {
+    app_daemon_conf conf;
     const char *config_path;
-    const char *cli[PB_CONF_N]; /* borrowed from argv */
+    const char *cli[APP_CONF_N]; /* borrowed from argv */
     bool once;
-    const pb_clock *clock;
+    const app_clock *clock;
 
     pb_store *store;
-    pb_metrics *metrics;
-    pb_http *http;
+    dmn_metrics *metrics;
+    dmn_http *http;
 
     dmn_state state;
     bool listening; /* LISTEN is active on this (leader's) session */
@@ -52,7 +52,7 @@ typedef struct pb_daemon {
     bool ever_connected; /* "connected" logged, READY=1 sent */
     bool triggers_warned;
     bool stop, pass_now, force_read;
-    pb_backoff backoff;
+    app_backoff backoff;
     int64_t next_connect_at, next_full_at, next_try_at;
     uint64_t watchdog_ms;
     int64_t next_watchdog_at;
@@ -64,7 +64,7 @@ typedef struct pb_daemon {
     bool pending_overflow;
     uint64_t stats_counted;
     int once_exit;
-} pb_daemon;
+} dmn_daemon;
 
 /* Set by the signal handlers (daemon.c) and around a pass (passes.c), so that SIGTERM can
  * cancel the statement in flight. */
@@ -76,24 +76,24 @@ extern pb_store *volatile dmn_pass_store;
 /* Move to `to`. `why` is the failure that ends a session or a connection attempt (the
  * outage is logged once, a reconnect scheduled with backoff); NULL for a deliberate close
  * (a reload, shutdown) or a successful connect or lock try. */
-void dmn_enter(pb_daemon *d, dmn_state to, const pb_err *why);
-bool dmn_txn_pooling(const pb_daemon *d);
-pb_session_opts dmn_session_opts(const pb_daemon *d);
-void dmn_count_statements(pb_daemon *d);
+void dmn_enter(dmn_daemon *d, dmn_state to, const pb_err *why);
+bool dmn_txn_pooling(const dmn_daemon *d);
+pb_session_opts dmn_session_opts(const dmn_daemon *d);
+void dmn_count_statements(dmn_daemon *d);
 void dmn_status_line(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Close the store (ending the session: the server releases the lock); DISCONNECTED. */
-void dmn_close_store(pb_daemon *d);
+void dmn_close_store(dmn_daemon *d);
 int dmn_signals_setup(void);
 void dmn_signals_teardown(void);
 /* The HTTP thread must never take our signals: started with them blocked. */
-int dmn_start_http(const char *addr, pb_metrics *m, pb_http **out, char *msg, size_t len);
+int dmn_start_http(const char *addr, dmn_metrics *m, dmn_http **out, char *msg, size_t len);
 /* Until stopped (or, with --once, one pass done). */
-void dmn_loop(pb_daemon *d);
+void dmn_loop(dmn_daemon *d);
 
 /* ---- passes.c ---- */
 
 /* One pass, full or for the notified organizations; under transaction pooling inside its
  * own transaction, which first takes the lock. Reports to the metrics and the log. */
-void dmn_run_pass(pb_daemon *d, bool full);
+void dmn_run_pass(dmn_daemon *d, bool full);
 
 #endif

@@ -21,13 +21,13 @@ static const char *const err_names[ERR_COUNT] = {"connect",   "schema",   "refus
 static const char *const retry_names[] = {"lock_timeout", "deadlock",   "serialization",
                                           "vanished",     "connection", "other"};
 #define N_RETRY (sizeof(retry_names) / sizeof(retry_names[0]))
-static const char *const result_names[PB_PASS_RESULT_COUNT] = {"converged", "repaired", "failed",
-                                                               "skipped", "paused"};
+static const char *const result_names[DMN_PASS_RESULT_COUNT] = {"converged", "repaired", "failed",
+                                                                "skipped", "paused"};
 
-struct pb_metrics {
+struct dmn_metrics {
     pthread_mutex_t mu;
     char backend[16];
-    uint64_t passes[PB_PASS_RESULT_COUNT];
+    uint64_t passes[DMN_PASS_RESULT_COUNT];
     uint64_t errors[ERR_COUNT];
     uint64_t retries[N_RETRY];
     uint64_t bucket_counts[N_BUCKETS]; /* not cumulative; summed when rendered */
@@ -44,14 +44,14 @@ struct pb_metrics {
     bool leader, db_up, paused;
 };
 
-const char *pb_pass_result_name(pb_pass_result r)
+const char *dmn_pass_result_name(dmn_pass_result r)
 {
-    return r < PB_PASS_RESULT_COUNT ? result_names[r] : "unknown";
+    return r < DMN_PASS_RESULT_COUNT ? result_names[r] : "unknown";
 }
 
-pb_metrics *pb_metrics_new(const char *backend)
+dmn_metrics *dmn_metrics_new(const char *backend)
 {
-    pb_metrics *m = calloc(1, sizeof(*m));
+    dmn_metrics *m = calloc(1, sizeof(*m));
     if (m == NULL)
         return NULL;
     if (pthread_mutex_init(&m->mu, NULL) != 0) {
@@ -62,7 +62,7 @@ pb_metrics *pb_metrics_new(const char *backend)
     return m;
 }
 
-void pb_metrics_free(pb_metrics **m)
+void dmn_metrics_free(dmn_metrics **m)
 {
     if (m == NULL || *m == NULL)
         return;
@@ -71,18 +71,18 @@ void pb_metrics_free(pb_metrics **m)
     *m = NULL;
 }
 
-void pb_metrics_set_backend(pb_metrics *m, const char *backend)
+void dmn_metrics_set_backend(dmn_metrics *m, const char *backend)
 {
     (void)pthread_mutex_lock(&m->mu);
     (void)snprintf(m->backend, sizeof(m->backend), "%s", backend);
     (void)pthread_mutex_unlock(&m->mu);
 }
 
-void pb_metrics_pass(pb_metrics *m, pb_pass_result result, double seconds, const pb_report *r,
-                     bool full, double now_unix)
+void dmn_metrics_pass(dmn_metrics *m, dmn_pass_result result, double seconds, const pb_report *r,
+                      bool full, double now_unix)
 {
     (void)pthread_mutex_lock(&m->mu);
-    if (result < PB_PASS_RESULT_COUNT)
+    if (result < DMN_PASS_RESULT_COUNT)
         m->passes[result]++;
     for (size_t i = 0; i < N_BUCKETS; i++) {
         if (seconds <= buckets[i]) {
@@ -94,26 +94,26 @@ void pb_metrics_pass(pb_metrics *m, pb_pass_result result, double seconds, const
     m->duration_sum += seconds;
     if (r != NULL) {
         m->orgs_considered += r->organizations;
-        if (full && result != PB_PASS_FAILED)
+        if (full && result != DMN_PASS_FAILED)
             m->orgs_last = r->organizations;
         /* The report cannot say which rows of a failed pass committed; its writes share one
          * transaction, so normally none did: count every organization it found missing. A
          * pass that succeeded leaves none behind (its rows or someone else's are there). A
          * failed pass that never read learnt nothing and keeps the last value. */
-        if (full && result != PB_PASS_FAILED && result != PB_PASS_PAUSED)
+        if (full && result != DMN_PASS_FAILED && result != DMN_PASS_PAUSED)
             m->orgs_unconverged = 0;
-        else if (full && (r->organizations_missing > 0 || result == PB_PASS_PAUSED))
+        else if (full && (r->organizations_missing > 0 || result == DMN_PASS_PAUSED))
             m->orgs_unconverged = r->organizations_missing; /* paused: left as found */
         m->rows_member += r->memberships_added;
         m->rows_group += r->groups_created;
         m->rows_group_member += r->group_memberships_added;
     }
-    if (result != PB_PASS_FAILED && result != PB_PASS_PAUSED)
+    if (result != DMN_PASS_FAILED && result != DMN_PASS_PAUSED)
         m->last_success = now_unix;
     (void)pthread_mutex_unlock(&m->mu);
 }
 
-void pb_metrics_retry(pb_metrics *m, const char *cause)
+void dmn_metrics_retry(dmn_metrics *m, const char *cause)
 {
     size_t k = 0;
     while (k + 1 < N_RETRY && strcmp(retry_names[k], cause) != 0)
@@ -123,7 +123,7 @@ void pb_metrics_retry(pb_metrics *m, const char *cause)
     (void)pthread_mutex_unlock(&m->mu);
 }
 
-void pb_metrics_error(pb_metrics *m, int code)
+void dmn_metrics_error(dmn_metrics *m, int code)
 {
     int k;
     switch (code) {
@@ -154,28 +154,28 @@ void pb_metrics_error(pb_metrics *m, int code)
     (void)pthread_mutex_unlock(&m->mu);
 }
 
-void pb_metrics_statements(pb_metrics *m, uint64_t n)
+void dmn_metrics_statements(dmn_metrics *m, uint64_t n)
 {
     (void)pthread_mutex_lock(&m->mu);
     m->statements += n;
     (void)pthread_mutex_unlock(&m->mu);
 }
 
-void pb_metrics_notifications(pb_metrics *m, uint64_t n)
+void dmn_metrics_notifications(dmn_metrics *m, uint64_t n)
 {
     (void)pthread_mutex_lock(&m->mu);
     m->notifications += n;
     (void)pthread_mutex_unlock(&m->mu);
 }
 
-void pb_metrics_reconnect(pb_metrics *m)
+void dmn_metrics_reconnect(dmn_metrics *m)
 {
     (void)pthread_mutex_lock(&m->mu);
     m->reconnects++;
     (void)pthread_mutex_unlock(&m->mu);
 }
 
-void pb_metrics_set_state(pb_metrics *m, bool db_up, bool leader)
+void dmn_metrics_set_state(dmn_metrics *m, bool db_up, bool leader)
 {
     (void)pthread_mutex_lock(&m->mu);
     m->db_up = db_up;
@@ -183,14 +183,14 @@ void pb_metrics_set_state(pb_metrics *m, bool db_up, bool leader)
     (void)pthread_mutex_unlock(&m->mu);
 }
 
-void pb_metrics_set_paused(pb_metrics *m, bool paused)
+void dmn_metrics_set_paused(dmn_metrics *m, bool paused)
 {
     (void)pthread_mutex_lock(&m->mu);
     m->paused = paused;
     (void)pthread_mutex_unlock(&m->mu);
 }
 
-bool pb_metrics_paused(pb_metrics *m)
+bool dmn_metrics_paused(dmn_metrics *m)
 {
     (void)pthread_mutex_lock(&m->mu);
     bool paused = m->paused;
@@ -198,7 +198,7 @@ bool pb_metrics_paused(pb_metrics *m)
     return paused;
 }
 
-bool pb_metrics_ready(pb_metrics *m, bool *leader)
+bool dmn_metrics_ready(dmn_metrics *m, bool *leader)
 {
     (void)pthread_mutex_lock(&m->mu);
     bool ready = m->db_up;
@@ -247,7 +247,7 @@ static void family(text *t, const char *name, const char *type, const char *help
     put(t, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 }
 
-int pb_metrics_render(pb_metrics *m, char **out, size_t *len)
+int dmn_metrics_render(dmn_metrics *m, char **out, size_t *len)
 {
     text t = {0};
     t.cap = 4096;
@@ -259,7 +259,7 @@ int pb_metrics_render(pb_metrics *m, char **out, size_t *len)
     family(&t, "prebuilds_build_info", "gauge", "Build and backend of this reconciler, always 1.");
     put(&t, "prebuilds_build_info{version=\"%s\",backend=\"%s\"} 1\n", PB_VERSION, m->backend);
     family(&t, "prebuilds_passes_total", "counter", "Reconciliation passes by result.");
-    for (int i = 0; i < PB_PASS_RESULT_COUNT; i++)
+    for (int i = 0; i < DMN_PASS_RESULT_COUNT; i++)
         put(&t, "prebuilds_passes_total{result=\"%s\"} %llu\n", result_names[i],
             (unsigned long long)m->passes[i]);
     family(&t, "prebuilds_errors_total", "counter", "Errors by kind, connection losses included.");

@@ -17,18 +17,18 @@ static void log_added(pb_row_kind kind, const char *org_id, const char *org_name
     const char *what = kind == PB_ROW_MEMBER  ? "added organization membership"
                        : kind == PB_ROW_GROUP ? "created prebuilds group"
                                               : "added group membership";
-    pb_log(PB_LOG_INFO, what, "organization_id", org_id, "organization_name", org_name, NULL);
+    app_log(APP_LOG_INFO, what, "organization_id", org_id, "organization_name", org_name, NULL);
 }
 
 /* A retried attempt is news: what it waited for, logged and counted. */
 static void log_retry(unsigned attempt, const pb_err *err, void *arg)
 {
-    pb_daemon *d = arg;
+    dmn_daemon *d = arg;
     const char *cause = cli_retry_kind(err);
     char n[16];
     (void)snprintf(n, sizeof(n), "%u", attempt);
-    pb_metrics_retry(d->metrics, cause);
-    pb_log(PB_LOG_WARN, "pass retried", "attempt", n, "cause", cause, "error", err->msg, NULL);
+    dmn_metrics_retry(d->metrics, cause);
+    app_log(APP_LOG_WARN, "pass retried", "attempt", n, "cause", cause, "error", err->msg, NULL);
 }
 
 static double unix_now(void)
@@ -41,19 +41,19 @@ static double unix_now(void)
 static int once_exit_code(int rc, const pb_err *err)
 {
     if (rc == 0)
-        return PB_EXIT_OK;
+        return APP_EXIT_OK;
     if (strcmp(err->sqlstate, "25006") == 0)
-        return PB_EXIT_REFUSED; /* a read-only server: a refusal, as for reconcile */
+        return APP_EXIT_REFUSED; /* a read-only server: a refusal, as for reconcile */
     if (rc == PB_ECONNECT || rc == PB_ENOSCHEMA || rc == PB_EPRIVILEGE || rc == PB_ENOUSER ||
         rc == PB_EINVAL || rc == PB_EPAUSED)
         return cli_exit_code(rc);
-    return PB_EXIT_PARTIAL;
+    return APP_EXIT_PARTIAL;
 }
 
 /* The platform's pause switch and the prebuilds user are states, not errors to repeat:
  * each change is logged once, the gauge and the systemd status follow it, and nothing is
  * written meanwhile (the platform's own cleanup of a deleted user is never fought). */
-static void follow_states(pb_daemon *d, int rc, const pb_report *r, const pb_err *err)
+static void follow_states(dmn_daemon *d, int rc, const pb_report *r, const pb_err *err)
 {
     bool paused = rc == PB_EPAUSED;
     bool refused = rc == PB_ENOUSER;
@@ -62,20 +62,20 @@ static void follow_states(pb_daemon *d, int rc, const pb_report *r, const pb_err
         return;
     if (paused != d->paused) {
         d->paused = paused;
-        pb_metrics_set_paused(d->metrics, paused);
-        pb_log(paused ? PB_LOG_WARN : PB_LOG_INFO,
-               paused ? "reconciliation paused by the platform's switch (site_configs "
-                        "prebuilds_settings): writing nothing until it is lifted"
-                      : "reconciliation resumed: the platform's pause switch was lifted",
-               NULL);
+        dmn_metrics_set_paused(d->metrics, paused);
+        app_log(paused ? APP_LOG_WARN : APP_LOG_INFO,
+                paused ? "reconciliation paused by the platform's switch (site_configs "
+                         "prebuilds_settings): writing nothing until it is lifted"
+                       : "reconciliation resumed: the platform's pause switch was lifted",
+                NULL);
     }
     if (refused != d->user_refused) {
         d->user_refused = refused;
         if (refused)
-            pb_log(PB_LOG_WARN, "writing nothing: the prebuilds user is unusable", "error",
-                   err->msg, NULL);
+            app_log(APP_LOG_WARN, "writing nothing: the prebuilds user is unusable", "error",
+                    err->msg, NULL);
         else
-            pb_log(PB_LOG_INFO, "the prebuilds user is usable again", NULL);
+            app_log(APP_LOG_INFO, "the prebuilds user is usable again", NULL);
     }
     if (paused)
         dmn_status_line("leader: paused by the platform's switch, writing nothing");
@@ -87,7 +87,7 @@ static void follow_states(pb_daemon *d, int rc, const pb_report *r, const pb_err
 /* Nothing committed by anyone else since our last successful full pass means nothing can
  * be missing (our own commits do not count, and they repaired what we saw). The store says
  * whether it can tell (SQLite's data_version) or not (always "changed"). */
-static bool skipped(pb_daemon *d, int64_t start)
+static bool skipped(dmn_daemon *d, int64_t start)
 {
     pb_err err;
     bool changed = true;
@@ -95,16 +95,16 @@ static bool skipped(pb_daemon *d, int64_t start)
         d->force_read)
         return false;
     dmn_count_statements(d);
-    pb_metrics_pass(d->metrics, PB_PASS_SKIPPED, (double)(pb_clock_now(d->clock) - start) / 1e3,
-                    NULL, true, unix_now());
-    pb_log(PB_LOG_DEBUG, "pass skipped: no commit since the last pass", NULL);
+    dmn_metrics_pass(d->metrics, DMN_PASS_SKIPPED, (double)(app_clock_now(d->clock) - start) / 1e3,
+                     NULL, true, unix_now());
+    app_log(APP_LOG_DEBUG, "pass skipped: no commit since the last pass", NULL);
     return true;
 }
 
 /* Transaction pooling: the pass in a transaction of its own that first tries the lock
  * (*led: it was taken). A retryable failure rolls back and begins again, up to the three
  * attempts pb_reconcile makes on a session, each with its own transaction and lock. */
-static int reconcile_in_txn(pb_daemon *d, const pb_reconcile_opts *o, pb_report *r, pb_err *err,
+static int reconcile_in_txn(dmn_daemon *d, const pb_reconcile_opts *o, pb_report *r, pb_err *err,
                             bool *led)
 {
     pb_session_opts so = dmn_session_opts(d);
@@ -133,15 +133,15 @@ static int reconcile_in_txn(pb_daemon *d, const pb_reconcile_opts *o, pb_report 
 }
 
 /* What a finished pass says: metrics, one log line (debug when converged), systemd. */
-static void report(pb_daemon *d, int rc, const pb_report *r, const pb_err *err, bool full)
+static void report(dmn_daemon *d, int rc, const pb_report *r, const pb_err *err, bool full)
 {
     size_t added = r->memberships_added + r->groups_created + r->group_memberships_added;
-    pb_pass_result result = rc == PB_EPAUSED ? PB_PASS_PAUSED
-                            : rc != 0        ? PB_PASS_FAILED
-                            : added > 0      ? PB_PASS_REPAIRED
-                                             : PB_PASS_CONVERGED;
+    dmn_pass_result result = rc == PB_EPAUSED ? DMN_PASS_PAUSED
+                             : rc != 0        ? DMN_PASS_FAILED
+                             : added > 0      ? DMN_PASS_REPAIRED
+                                              : DMN_PASS_CONVERGED;
     follow_states(d, rc, r, err);
-    pb_metrics_pass(d->metrics, result, r->duration_ms / 1e3, r, full, unix_now());
+    dmn_metrics_pass(d->metrics, result, r->duration_ms / 1e3, r, full, unix_now());
     char orgs[24], stmts[24], dur[24], n_m[24], n_g[24], n_gm[24], tries[16];
     (void)snprintf(tries, sizeof(tries), "%u", r->attempts);
     (void)snprintf(orgs, sizeof(orgs), "%zu", r->organizations);
@@ -152,42 +152,42 @@ static void report(pb_daemon *d, int rc, const pb_report *r, const pb_err *err, 
         d->force_read = false;
         if (full)
             d->trust_unchanged = true;
-        if (result == PB_PASS_CONVERGED) {
+        if (result == DMN_PASS_CONVERGED) {
             /* converged after retries is not the quiet case: say what it took */
-            pb_log_level lv = r->attempts > 1 ? PB_LOG_INFO : PB_LOG_DEBUG;
-            if (pb_log_enabled(lv))
-                pb_log(lv, "pass converged", "scope", scope, "organizations", orgs, "statements",
-                       stmts, "attempts", tries, "duration_ms", dur, NULL);
+            app_log_level lv = r->attempts > 1 ? APP_LOG_INFO : APP_LOG_DEBUG;
+            if (app_log_enabled(lv))
+                app_log(lv, "pass converged", "scope", scope, "organizations", orgs, "statements",
+                        stmts, "attempts", tries, "duration_ms", dur, NULL);
             return;
         }
         (void)snprintf(n_m, sizeof(n_m), "%zu", r->memberships_added);
         (void)snprintf(n_g, sizeof(n_g), "%zu", r->groups_created);
         (void)snprintf(n_gm, sizeof(n_gm), "%zu", r->group_memberships_added);
-        pb_log(PB_LOG_INFO, "pass repaired drift", "scope", scope, "organizations", orgs,
-               "memberships_added", n_m, "groups_created", n_g, "group_memberships_added", n_gm,
-               "statements", stmts, "attempts", tries, "duration_ms", dur, NULL);
+        app_log(APP_LOG_INFO, "pass repaired drift", "scope", scope, "organizations", orgs,
+                "memberships_added", n_m, "groups_created", n_g, "group_memberships_added", n_gm,
+                "statements", stmts, "attempts", tries, "duration_ms", dur, NULL);
         dmn_status_line("leader: repaired %zu rows in %zu organizations", added, r->organizations);
         return;
     }
     d->trust_unchanged = false; /* read again next time: the switch or the user may move */
     if (rc == PB_EPAUSED || (rc == PB_ENOUSER && !dmn_stop_requested)) {
         if (rc == PB_ENOUSER)
-            pb_metrics_error(d->metrics, rc);
+            dmn_metrics_error(d->metrics, rc);
         return;
     }
-    pb_metrics_error(d->metrics, rc);
+    dmn_metrics_error(d->metrics, rc);
     if (dmn_stop_requested) {
-        pb_log(PB_LOG_INFO, "pass cancelled for shutdown; its writes were rolled back", NULL);
+        app_log(APP_LOG_INFO, "pass cancelled for shutdown; its writes were rolled back", NULL);
     } else if (!pb_store_connected(d->store)) {
         dmn_enter(d, DS_DISCONNECTED, err);
     } else {
-        pb_log(PB_LOG_WARN, "pass failed", "scope", scope, "error", err->msg, "attempts", tries,
-               "duration_ms", dur, NULL);
+        app_log(APP_LOG_WARN, "pass failed", "scope", scope, "error", err->msg, "attempts", tries,
+                "duration_ms", dur, NULL);
         dmn_status_line("leader: last pass failed: %s", err->msg);
     }
 }
 
-void dmn_run_pass(pb_daemon *d, bool full)
+void dmn_run_pass(dmn_daemon *d, bool full)
 {
     const char **ids = NULL;
     size_t n_ids = 0;
@@ -198,7 +198,7 @@ void dmn_run_pass(pb_daemon *d, bool full)
         for (size_t i = 0; ids != NULL && i < d->n_pending; i++)
             ids[n_ids++] = d->pending[i];
     }
-    int64_t start = pb_clock_now(d->clock);
+    int64_t start = app_clock_now(d->clock);
     pb_err err;
     pb_err_clear(&err);
     pb_report r;
@@ -219,10 +219,10 @@ void dmn_run_pass(pb_daemon *d, bool full)
     dmn_count_statements(d);
     if (rc == 0 && !led) { /* another replica's pass holds the lock: not ours to run */
         dmn_enter(d, DS_FOLLOWER, NULL);
-        pb_log(PB_LOG_DEBUG, "pass not run: another replica's pass holds the lock", NULL);
+        app_log(APP_LOG_DEBUG, "pass not run: another replica's pass holds the lock", NULL);
         if (d->once) {
-            pb_log(PB_LOG_INFO, "another replica's pass holds the lock: nothing to do", NULL);
-            d->once_exit = PB_EXIT_OK;
+            app_log(APP_LOG_INFO, "another replica's pass holds the lock: nothing to do", NULL);
+            d->once_exit = APP_EXIT_OK;
         }
         goto out;
     }

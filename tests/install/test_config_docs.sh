@@ -15,9 +15,9 @@ fail() {
   failures=$((failures + 1))
 }
 
-# `[PB_CONF_X] = {"name", DEFAULT},` where DEFAULT is a string or a PB_DEFAULT_* macro
+# `[APP_CONF_X] = {"name", DEFAULT},` where DEFAULT is a string or a PB_DEFAULT_* macro
 # of the public headers.
-sed -nE 's/^ *\[PB_CONF_[A-Z_]+\] = \{"([a-z_]+)", ([^}]*)\},.*/\1 \2/p' \
+sed -nE 's/^ *\[APP_CONF_[A-Z_]+\] = \{"([a-z_]+)", ([^}]*)\},.*/\1 \2/p' \
   "$src/src/common/config.c" >"$tmp/table"
 [ -s "$tmp/table" ] || { echo "FAIL: no settings table found in src/common/config.c" >&2; exit 1; }
 while read -r key dflt; do

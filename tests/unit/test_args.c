@@ -13,21 +13,21 @@
 
 #include "args.h"
 
-static const pb_opt opts[] = {
+static const app_opt opts[] = {
     {"json", NULL, "print JSON", 0},
     {"org", "ORG", "the organization", 0},
     {"desired-instances", "N", "how many", 0},
     {NULL, NULL, NULL, 0},
 };
 
-static const pb_opt required[] = {
-    {"orgs", "N", "how many", PB_OPT_REQUIRED},
+static const app_opt required[] = {
+    {"orgs", "N", "how many", APP_OPT_REQUIRED},
     {"seed", "N", "which", 0},
     {NULL, NULL, NULL, 0},
 };
 
 /* Parse a NULL-terminated word list. */
-static int parse(const pb_opt *o, size_t max_pos, bool stop, pb_args *a, char *msg, ...)
+static int parse(const app_opt *o, size_t max_pos, bool stop, app_args *a, char *msg, ...)
 {
     static char *words[16];
     va_list ap;
@@ -36,34 +36,34 @@ static int parse(const pb_opt *o, size_t max_pos, bool stop, pb_args *a, char *m
     for (char *w; (w = va_arg(ap, char *)) != NULL && n < 16;)
         words[n++] = w;
     va_end(ap);
-    return pb_args_parse(o, n, words, max_pos, stop, a, msg, 256);
+    return app_args_parse(o, n, words, max_pos, stop, a, msg, 256);
 }
 
 static void test_values_and_flags(void **state)
 {
     (void)state;
-    pb_args a;
+    app_args a;
     char msg[256];
     assert_int_equal(parse(opts, 1, false, &a, msg, "--org", "acme", "name", "--json", NULL), 0);
-    assert_string_equal(pb_args_get(opts, &a, "org"), "acme");
-    assert_non_null(pb_args_get(opts, &a, "json"));
-    assert_null(pb_args_get(opts, &a, "desired-instances"));
+    assert_string_equal(app_args_get(opts, &a, "org"), "acme");
+    assert_non_null(app_args_get(opts, &a, "json"));
+    assert_null(app_args_get(opts, &a, "desired-instances"));
     assert_int_equal(a.n_pos, 1);
     assert_string_equal(a.pos[0], "name");
     /* --name=value, a value that starts with a dash, "--" ends the options */
     assert_int_equal(parse(opts, 1, false, &a, msg, "--desired-instances=-1", "--org", "-x", "--",
                            "--json", NULL),
                      0);
-    assert_string_equal(pb_args_get(opts, &a, "desired-instances"), "-1");
-    assert_string_equal(pb_args_get(opts, &a, "org"), "-x");
-    assert_null(pb_args_get(opts, &a, "json"));
+    assert_string_equal(app_args_get(opts, &a, "desired-instances"), "-1");
+    assert_string_equal(app_args_get(opts, &a, "org"), "-x");
+    assert_null(app_args_get(opts, &a, "json"));
     assert_string_equal(a.pos[0], "--json");
     /* an empty value is a value */
     assert_int_equal(parse(opts, 0, false, &a, msg, "--org=", NULL), 0);
-    assert_string_equal(pb_args_get(opts, &a, "org"), "");
+    assert_string_equal(app_args_get(opts, &a, "org"), "");
 }
 
-static void expect_error(const pb_opt *o, const char *fragment, const char *bad, ...)
+static void expect_error(const app_opt *o, const char *fragment, const char *bad, ...)
 {
     char *words[8];
     va_list ap;
@@ -72,9 +72,9 @@ static void expect_error(const pb_opt *o, const char *fragment, const char *bad,
     for (char *w; (w = va_arg(ap, char *)) != NULL && n < 8;)
         words[n++] = w;
     va_end(ap);
-    pb_args a;
+    app_args a;
     char msg[256];
-    assert_int_equal(pb_args_parse(o, n, words, 1, false, &a, msg, sizeof(msg)), -1);
+    assert_int_equal(app_args_parse(o, n, words, 1, false, &a, msg, sizeof(msg)), -1);
     if (strstr(msg, fragment) == NULL)
         fail_msg("message \"%s\" lacks \"%s\"", msg, fragment);
     if (bad == NULL)
@@ -102,7 +102,7 @@ static void test_errors(void **state)
 static void test_help_wins(void **state)
 {
     (void)state;
-    pb_args a;
+    app_args a;
     char msg[256];
     assert_int_equal(parse(required, 0, false, &a, msg, "--nonsense", "--help", NULL), 0);
     assert_true(a.help);
@@ -116,12 +116,12 @@ static void test_help_wins(void **state)
 static void test_stop_at_word(void **state)
 {
     (void)state;
-    pb_args a;
+    app_args a;
     char msg[256];
     assert_int_equal(parse(opts, 0, true, &a, msg, "--org", "x", "status", "--json", NULL), 0);
     assert_int_equal(a.next, 2);
-    assert_null(pb_args_get(opts, &a, "json")); /* the command's, not ours */
-    assert_string_equal(pb_args_get(opts, &a, "org"), "x");
+    assert_null(app_args_get(opts, &a, "json")); /* the command's, not ours */
+    assert_string_equal(app_args_get(opts, &a, "org"), "x");
     /* the command's --help is not ours either; ours may follow an option's value */
     assert_int_equal(parse(opts, 0, true, &a, msg, "status", "--help", NULL), 0);
     assert_false(a.help);
@@ -138,11 +138,11 @@ static void test_help_text(void **state)
     char *buf = NULL;
     size_t len = 0;
     FILE *f = open_memstream(&buf, &len);
-    static const pb_opt o[] = {{"json", NULL, "print JSON", 0},
-                               {"a-very-long-option-name", "VALUE", "one\ntwo", 0},
-                               {"secret", NULL, "hidden", PB_OPT_HIDDEN},
-                               {NULL, NULL, NULL, 0}};
-    pb_args_print_help(o, 12, f);
+    static const app_opt o[] = {{"json", NULL, "print JSON", 0},
+                                {"a-very-long-option-name", "VALUE", "one\ntwo", 0},
+                                {"secret", NULL, "hidden", APP_OPT_HIDDEN},
+                                {NULL, NULL, NULL, 0}};
+    app_args_print_help(o, 12, f);
     (void)fclose(f);
     assert_string_equal(buf, "  --json    print JSON\n"
                              "  --a-very-long-option-name VALUE\n"
