@@ -17,6 +17,7 @@
 static char pg_base[512];
 static unsigned db_counter;
 static unsigned db_live; /* made by tdb_create, not yet dropped by tdb_drop */
+static bool group_ready, group_leaked;
 
 pb_backend tdb_backend(void)
 {
@@ -346,12 +347,15 @@ int fx_group_setup(void **state)
     (void)state;
     if (tdb_backend() == PB_BACKEND_PG)
         PQfinish(tdb_pg_admin()); /* fails the group when the server is not there */
+    group_ready = true;
     return 0;
 }
 
 int fx_group_teardown(void **state)
 {
     (void)state;
+    if (!group_ready) /* the group setup failed, and said why */
+        return 0;
     long in_catalog = 0;
     if (tdb_backend() == PB_BACKEND_PG) {
         char sql[160];
@@ -370,7 +374,13 @@ int fx_group_teardown(void **state)
     if (db_live != 0 || in_catalog != 0) {
         print_error("test databases left behind: %u not dropped, %ld in pg_database\n", db_live,
                     in_catalog);
+        group_leaked = true;
         return -1;
     }
     return 0;
+}
+
+int fx_exit(int rc)
+{
+    return rc != 0 ? rc : group_leaked ? 1 : 0;
 }

@@ -275,7 +275,6 @@ int main(void)
                                         fx_teardown),
         cmocka_unit_test_setup_teardown(test_sqlite_busy, fx_setup_sqlite, fx_teardown),
     };
-    return cmocka_run_group_tests_name(tdb_backend() == PB_BACKEND_PG ? "faults-postgresql"
-                                                                      : "faults-sqlite",
-                                       tests, fx_group_setup, fx_group_teardown);
+    const char *group = tdb_backend() == PB_BACKEND_PG ? "faults-postgresql" : "faults-sqlite";
+    return fx_exit(cmocka_run_group_tests_name(group, tests, fx_group_setup, fx_group_teardown));
 }

@@ -287,7 +287,6 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_pg_uncommitted_group, fx_setup_pg, fx_teardown),
         cmocka_unit_test_setup_teardown(test_pg_reconnects, fx_setup_pg, fx_teardown),
     };
-    return cmocka_run_group_tests_name(tdb_backend() == PB_BACKEND_PG ? "races-postgresql"
-                                                                      : "races-sqlite",
-                                       tests, fx_group_setup, fx_group_teardown);
+    const char *group = tdb_backend() == PB_BACKEND_PG ? "races-postgresql" : "races-sqlite";
+    return fx_exit(cmocka_run_group_tests_name(group, tests, fx_group_setup, fx_group_teardown));
 }

@@ -216,7 +216,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_new_group_has_defaults, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_dry_run_and_filter, fx_setup, fx_teardown),
     };
-    return cmocka_run_group_tests_name(tdb_backend() == PB_BACKEND_PG ? "reconcile-postgresql"
-                                                                      : "reconcile-sqlite",
-                                       tests, fx_group_setup, fx_group_teardown);
+    const char *group =
+        tdb_backend() == PB_BACKEND_PG ? "reconcile-postgresql" : "reconcile-sqlite";
+    return fx_exit(cmocka_run_group_tests_name(group, tests, fx_group_setup, fx_group_teardown));
 }

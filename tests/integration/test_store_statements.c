@@ -101,7 +101,7 @@ int main(void)
                                         fx_teardown),
         cmocka_unit_test_setup_teardown(test_drift_cost_does_not_grow, fx_setup, fx_teardown),
     };
-    return cmocka_run_group_tests_name(tdb_backend() == PB_BACKEND_PG ? "statements-postgresql"
-                                                                      : "statements-sqlite",
-                                       tests, fx_group_setup, fx_group_teardown);
+    const char *group =
+        tdb_backend() == PB_BACKEND_PG ? "statements-postgresql" : "statements-sqlite";
+    return fx_exit(cmocka_run_group_tests_name(group, tests, fx_group_setup, fx_group_teardown));
 }

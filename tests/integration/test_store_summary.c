@@ -368,7 +368,6 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_pg_summary_fold_cost, fx_setup_pg, fx_teardown),
         cmocka_unit_test_setup_teardown(test_pg_summary_untrusted, fx_setup_pg, fx_teardown),
     };
-    return cmocka_run_group_tests_name(tdb_backend() == PB_BACKEND_PG ? "summary-postgresql"
-                                                                      : "summary-sqlite",
-                                       tests, fx_group_setup, fx_group_teardown);
+    const char *group = tdb_backend() == PB_BACKEND_PG ? "summary-postgresql" : "summary-sqlite";
+    return fx_exit(cmocka_run_group_tests_name(group, tests, fx_group_setup, fx_group_teardown));
 }
