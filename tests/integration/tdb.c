@@ -16,6 +16,8 @@
 
 static char pg_base[512];
 static unsigned db_counter;
+static unsigned db_live; /* made by tdb_create, not yet dropped by tdb_drop */
+static bool group_ready, group_leaked;
 
 pb_backend tdb_backend(void)
 {
@@ -104,6 +106,7 @@ void tdb_create(tdb *t, bool init)
         if (sqlite3_open_v2(t->path, &t->sq, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL) !=
             SQLITE_OK)
             fail_msg("open %s", t->path);
+        db_live++;
         sqlite3_busy_timeout(t->sq, 10000);
         int on = 0;
         sqlite3_db_config(t->sq, SQLITE_DBCONFIG_ENABLE_FKEY, 1, &on);
@@ -114,6 +117,7 @@ void tdb_create(tdb *t, bool init)
         pg_admin_exec(sql);
         (void)snprintf(sql, sizeof(sql), "CREATE DATABASE %s", t->name);
         pg_admin_exec(sql);
+        db_live++;
         (void)snprintf(t->url, sizeof(t->url), "%s dbname=%s", tdb_pg_base(), t->name);
         t->pg = PQconnectdb(t->url);
         if (PQstatus(t->pg) != CONNECTION_OK)
@@ -143,6 +147,7 @@ void tdb_drop(tdb *t)
         (void)unlink(p);
         (void)snprintf(p, sizeof(p), "%s-shm", t->path);
         (void)unlink(p);
+        db_live--;
     }
     if (t->pg != NULL) {
         PQfinish(t->pg);
@@ -150,6 +155,7 @@ void tdb_drop(tdb *t)
         char sql[160];
         (void)snprintf(sql, sizeof(sql), "DROP DATABASE IF EXISTS %s WITH (FORCE)", t->name);
         pg_admin_exec(sql);
+        db_live--;
     }
 }
 
@@ -267,4 +273,114 @@ pb_store *tdb_store(tdb *t)
         fail_msg("open %s: %s", t->url, err.msg);
     pb_dburl_fini(&u);
     return s;
+}
+
+unsigned tdb_live(void)
+{
+    return db_live;
+}
+
+/* ---- cmocka fixtures ---- */
+
+static int fx_make(void **state, bool init, bool store)
+{
+    fx *f = calloc(1, sizeof(*f));
+    if (f == NULL)
+        return -1;
+    *state = f;
+    tdb_create(&f->t, init);
+    if (store)
+        f->s = tdb_store(&f->t);
+    return 0;
+}
+
+int fx_setup(void **state)
+{
+    return fx_make(state, true, true);
+}
+
+int fx_setup_bare(void **state)
+{
+    return fx_make(state, false, false);
+}
+
+int fx_setup_pg(void **state)
+{
+    *state = NULL;
+    return tdb_backend() == PB_BACKEND_PG ? fx_make(state, true, true) : 0;
+}
+
+int fx_setup_pg_bare(void **state)
+{
+    *state = NULL;
+    return tdb_backend() == PB_BACKEND_PG ? fx_make(state, false, false) : 0;
+}
+
+int fx_setup_sqlite(void **state)
+{
+    *state = NULL;
+    return tdb_backend() == PB_BACKEND_SQLITE ? fx_make(state, true, true) : 0;
+}
+
+int fx_teardown(void **state)
+{
+    fx *f = *state;
+    if (f == NULL)
+        return 0;
+    pb_store_free(&f->s);
+    tdb_drop(&f->t);
+    free(f);
+    *state = NULL;
+    return 0;
+}
+
+void fx_renew(fx *f)
+{
+    pb_store_free(&f->s);
+    tdb_drop(&f->t);
+    tdb_create(&f->t, true);
+    f->s = tdb_store(&f->t);
+}
+
+int fx_group_setup(void **state)
+{
+    (void)state;
+    if (tdb_backend() == PB_BACKEND_PG)
+        PQfinish(tdb_pg_admin()); /* fails the group when the server is not there */
+    group_ready = true;
+    return 0;
+}
+
+int fx_group_teardown(void **state)
+{
+    (void)state;
+    if (!group_ready) /* the group setup failed, and said why */
+        return 0;
+    long in_catalog = 0;
+    if (tdb_backend() == PB_BACKEND_PG) {
+        char sql[160];
+        (void)snprintf(sql, sizeof(sql),
+                       "SELECT count(*) FROM pg_database WHERE datname LIKE 'pbtest\\_%d\\_%%'",
+                       (int)getpid());
+        PGconn *c = tdb_pg_admin();
+        PGresult *r = PQexec(c, sql);
+        if (PQresultStatus(r) == PGRES_TUPLES_OK)
+            in_catalog = strtol(PQgetvalue(r, 0, 0), NULL, 10);
+        else
+            in_catalog = -1;
+        PQclear(r);
+        PQfinish(c);
+    }
+    if (db_live != 0 || in_catalog != 0) {
+        print_error("test databases left behind: %u not dropped, %ld in pg_database\n", db_live,
+                    in_catalog);
+        group_leaked = true;
+        return -1;
+    }
+    return 0;
+}
+
+int fx_exit(int rc)
+{
+    return rc != 0 ? rc : group_leaked ? 1 : 0;
 }

@@ -47,4 +47,37 @@ void tdb_text(tdb *t, char *buf, size_t len, const char *fmt, ...)
 /* A new store on this database; fails the test when it cannot open. */
 pb_store *tdb_store(tdb *t);
 
+/* How many databases tdb_create made that tdb_drop has not dropped yet. */
+unsigned tdb_live(void);
+
+/* cmocka fixtures, for cmocka_unit_test_setup_teardown(test, fx_setup..., fx_teardown).
+ * Each test gets a fresh database of its own in *state (an fx): fx_setup runs the
+ * library's init on it and opens a store on it; the bare ones leave it empty, with no
+ * store. The _pg and _sqlite ones make nothing on the other backend, where *state is
+ * NULL and the test skips. fx_teardown frees the store (the test may have freed or
+ * replaced it) and drops the database, whether the test passed or not. */
+typedef struct fx {
+    tdb t;
+    pb_store *s;
+} fx;
+
+int fx_setup(void **state);
+int fx_setup_bare(void **state);
+int fx_setup_pg(void **state);
+int fx_setup_pg_bare(void **state);
+int fx_setup_sqlite(void **state);
+int fx_teardown(void **state);
+
+/* Drop the fixture's database and make a fresh one in its place, as fx_setup did. */
+void fx_renew(fx *f);
+
+/* Group fixtures, for cmocka_run_group_tests_name(..., fx_group_setup, fx_group_teardown):
+ * before the first test, the backend is reachable (PostgreSQL: the server the CTest
+ * fixture started); after the last, every database the tests made has been dropped.
+ * cmocka (1.1) reports a failed group teardown without failing the run: main returns
+ * fx_exit(cmocka_run_group_tests_name(...)), which does. */
+int fx_group_setup(void **state);
+int fx_group_teardown(void **state);
+int fx_exit(int rc);
+
 #endif

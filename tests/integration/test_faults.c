@@ -68,27 +68,25 @@ static void count_added(pb_row_kind kind, const char *org_id, const char *org_na
  * transaction) or everything written; the report and the error say what happened. */
 static void test_out_of_memory_at_every_allocation(void **state)
 {
-    (void)state;
-    tdb t;
-    tdb_create(&t, true);
-    pb_store *s = tdb_store(&t);
-    seed(s);
+    fx *f = *state;
+    tdb *t = &f->t;
+    seed(f->s);
     pb_target tg;
     pb_target_init_default(&tg);
     unsigned long n;
     unsigned long failures = 0;
     for (n = 1; n < 10000; n++) {
-        drift_all(&t);
+        drift_all(t);
         size_t added_calls = 0;
         pb_reconcile_opts o = {.added = count_added, .added_arg = &added_calls};
         pb_report r;
         pb_report_init(&r);
         pb_err err;
         pb__alloc_fail_at(n);
-        int rc = pb_reconcile(s, &tg, &o, &r, &err);
+        int rc = pb_reconcile(f->s, &tg, &o, &r, &err);
         bool injected = pb__alloc_failed();
         pb__alloc_fail_at(0);
-        long rows = total_rows(&t);
+        long rows = total_rows(t);
         if (rc == 0) {
             /* converged, and told about every row */
             assert_int_equal(rows, 3 * ORGS);
@@ -110,8 +108,6 @@ static void test_out_of_memory_at_every_allocation(void **state)
                   failures);
     assert_true(n > 1);
     assert_true(n < 10000);
-    pb_store_free(&s);
-    tdb_drop(&t);
 }
 
 static pb_store *store_with(tdb *t, const char *extra)
@@ -132,69 +128,61 @@ static pb_store *store_with(tdb *t, const char *extra)
  * hanging, writes nothing, and succeeds once the lock is gone. */
 static void test_pg_lock_timeout(void **state)
 {
-    (void)state;
     if (tdb_backend() != PB_BACKEND_PG)
         skip();
-    tdb t;
-    tdb_create(&t, true);
-    pb_store *s = tdb_store(&t);
-    seed_drifted(&t, s);
-    pb_store_free(&s);
-    s = store_with(&t, "options='-c lock_timeout=200'");
-    tdb_exec(&t, "BEGIN");
-    tdb_exec(&t, "LOCK TABLE group_members IN SHARE MODE"); /* reads pass, inserts wait */
+    fx *f = *state;
+    tdb *t = &f->t;
+    seed_drifted(t, f->s);
+    pb_store_free(&f->s);
+    f->s = store_with(t, "options='-c lock_timeout=200'");
+    tdb_exec(t, "BEGIN");
+    tdb_exec(t, "LOCK TABLE group_members IN SHARE MODE"); /* reads pass, inserts wait */
     pb_target tg;
     pb_target_init_default(&tg);
     pb_report r;
     pb_report_init(&r);
     pb_err err;
-    int rc = pb_reconcile(s, &tg, NULL, &r, &err);
+    int rc = pb_reconcile(f->s, &tg, NULL, &r, &err);
     assert_int_equal(rc, PB_ERETRY);
     assert_non_null(strstr(err.msg, "lock timeout"));
     assert_int_equal(r.attempts, 3);
     pb_report_fini(&r);
-    tdb_exec(&t, "COMMIT");
-    assert_int_equal(total_rows(&t), 0);
+    tdb_exec(t, "COMMIT");
+    assert_int_equal(total_rows(t), 0);
     pb_report_init(&r);
-    assert_int_equal(pb_reconcile(s, &tg, NULL, &r, &err), 0);
+    assert_int_equal(pb_reconcile(f->s, &tg, NULL, &r, &err), 0);
     assert_int_equal(r.memberships_added, ORGS);
     pb_report_fini(&r);
-    pb_store_free(&s);
-    tdb_drop(&t);
 }
 
 static void test_pg_statement_timeout(void **state)
 {
-    (void)state;
     if (tdb_backend() != PB_BACKEND_PG)
         skip();
-    tdb t;
-    tdb_create(&t, true);
-    pb_store *s = tdb_store(&t);
-    seed_drifted(&t, s);
-    pb_store_free(&s);
-    s = store_with(&t, "options='-c statement_timeout=200'");
-    tdb_exec(&t, "BEGIN");
-    tdb_exec(&t, "LOCK TABLE groups IN ACCESS EXCLUSIVE MODE"); /* even the read waits */
+    fx *f = *state;
+    tdb *t = &f->t;
+    seed_drifted(t, f->s);
+    pb_store_free(&f->s);
+    f->s = store_with(t, "options='-c statement_timeout=200'");
+    tdb_exec(t, "BEGIN");
+    tdb_exec(t, "LOCK TABLE groups IN ACCESS EXCLUSIVE MODE"); /* even the read waits */
     pb_target tg;
     pb_target_init_default(&tg);
     pb_report r;
     pb_report_init(&r);
     pb_err err;
-    int rc = pb_reconcile(s, &tg, NULL, &r, &err);
+    int rc = pb_reconcile(f->s, &tg, NULL, &r, &err);
     assert_int_not_equal(rc, 0);
     assert_non_null(strstr(err.msg, "statement timeout"));
     assert_string_equal(err.sqlstate, "57014");
     assert_int_equal(r.n_errors, 1);
     pb_report_fini(&r);
-    tdb_exec(&t, "COMMIT");
-    assert_int_equal(total_rows(&t), 0);
+    tdb_exec(t, "COMMIT");
+    assert_int_equal(total_rows(t), 0);
     pb_report_init(&r);
-    assert_int_equal(pb_reconcile(s, &tg, NULL, &r, &err), 0);
+    assert_int_equal(pb_reconcile(f->s, &tg, NULL, &r, &err), 0);
     pb_report_fini(&r);
-    assert_int_equal(total_rows(&t), 3 * ORGS);
-    pb_store_free(&s);
-    tdb_drop(&t);
+    assert_int_equal(total_rows(t), 3 * ORGS);
 }
 
 typedef struct bg {
@@ -219,26 +207,25 @@ static void *bg_pass(void *arg)
  * statements again and converges. */
 static void test_pg_connection_killed_mid_pass(void **state)
 {
-    (void)state;
     if (tdb_backend() != PB_BACKEND_PG)
         skip();
-    tdb t;
-    tdb_create(&t, true);
-    bg b = {.s = tdb_store(&t)};
-    seed_drifted(&t, b.s);
-    tdb_exec(&t, "BEGIN");
-    tdb_exec(&t, "LOCK TABLE group_members IN SHARE MODE");
+    fx *f = *state;
+    tdb *t = &f->t;
+    bg b = {.s = f->s};
+    seed_drifted(t, b.s);
+    tdb_exec(t, "BEGIN");
+    tdb_exec(t, "LOCK TABLE group_members IN SHARE MODE");
     pthread_t th;
     assert_int_equal(pthread_create(&th, NULL, bg_pass, &b), 0);
     long pid = 0;
-    (void)tdb_pg_lock_waiters(&t, &pid);
+    (void)tdb_pg_lock_waiters(t, &pid);
     assert_true(pid > 0);
     PGconn *adm = tdb_pg_admin();
     char sql[128];
     (void)snprintf(sql, sizeof(sql), "SELECT pg_terminate_backend(%ld)", pid);
     PQclear(PQexec(adm, sql));
     PQfinish(adm);
-    tdb_exec(&t, "COMMIT");
+    tdb_exec(t, "COMMIT");
     pthread_join(th, NULL);
     if (b.rc != 0)
         fail_msg("pass after the kill: %s", b.err.msg);
@@ -247,51 +234,47 @@ static void test_pg_connection_killed_mid_pass(void **state)
     assert_int_equal(b.r.groups_created, ORGS);
     assert_int_equal(b.r.group_memberships_added, ORGS);
     pb_report_fini(&b.r);
-    assert_int_equal(total_rows(&t), 3 * ORGS);
-    pb_store_free(&b.s);
-    tdb_drop(&t);
+    assert_int_equal(total_rows(t), 3 * ORGS);
 }
 
 /* SQLite: another process holds the write lock longer than the busy timeout. */
 static void test_sqlite_busy(void **state)
 {
-    (void)state;
     if (tdb_backend() != PB_BACKEND_SQLITE)
         skip();
-    tdb t;
-    tdb_create(&t, true);
-    pb_store *s = tdb_store(&t);
-    seed_drifted(&t, s);
-    tdb_exec(&t, "BEGIN IMMEDIATE");
+    fx *f = *state;
+    tdb *t = &f->t;
+    seed_drifted(t, f->s);
+    tdb_exec(t, "BEGIN IMMEDIATE");
     pb_target tg;
     pb_target_init_default(&tg);
     pb_reconcile_opts o = {.max_attempts = 1};
     pb_report r;
     pb_report_init(&r);
     pb_err err;
-    int rc = pb_reconcile(s, &tg, &o, &r, &err);
+    int rc = pb_reconcile(f->s, &tg, &o, &r, &err);
     assert_int_equal(rc, PB_ERETRY);
     assert_true(err.retryable);
     pb_report_fini(&r);
-    tdb_exec(&t, "COMMIT");
-    assert_int_equal(total_rows(&t), 0);
+    tdb_exec(t, "COMMIT");
+    assert_int_equal(total_rows(t), 0);
     pb_report_init(&r);
-    assert_int_equal(pb_reconcile(s, &tg, NULL, &r, &err), 0);
+    assert_int_equal(pb_reconcile(f->s, &tg, NULL, &r, &err), 0);
     pb_report_fini(&r);
-    assert_int_equal(total_rows(&t), 3 * ORGS);
-    pb_store_free(&s);
-    tdb_drop(&t);
+    assert_int_equal(total_rows(t), 3 * ORGS);
 }
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_out_of_memory_at_every_allocation),
-        cmocka_unit_test(test_pg_lock_timeout),
-        cmocka_unit_test(test_pg_statement_timeout),
-        cmocka_unit_test(test_pg_connection_killed_mid_pass),
-        cmocka_unit_test(test_sqlite_busy),
+        cmocka_unit_test_setup_teardown(test_out_of_memory_at_every_allocation, fx_setup,
+                                        fx_teardown),
+        cmocka_unit_test_setup_teardown(test_pg_lock_timeout, fx_setup_pg, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_pg_statement_timeout, fx_setup_pg, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_pg_connection_killed_mid_pass, fx_setup_pg,
+                                        fx_teardown),
+        cmocka_unit_test_setup_teardown(test_sqlite_busy, fx_setup_sqlite, fx_teardown),
     };
-    return cmocka_run_group_tests_name(
-        tdb_backend() == PB_BACKEND_PG ? "faults-postgresql" : "faults-sqlite", tests, NULL, NULL);
+    const char *group = tdb_backend() == PB_BACKEND_PG ? "faults-postgresql" : "faults-sqlite";
+    return fx_exit(cmocka_run_group_tests_name(group, tests, fx_group_setup, fx_group_teardown));
 }

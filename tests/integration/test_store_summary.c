@@ -1,0 +1,373 @@
+/* Integration tests of the configured-templates summary, on SQLite and PostgreSQL
+ * (PB_TEST_BACKEND): it follows every kind of change the triggers must follow, is rebuilt
+ * by `init --summary`, stays exact under writers at REPEATABLE READ, costs one fold after a
+ * template change, and is not trusted once a trigger failed or was disabled. Each check
+ * compares it with a recount from the tables (summary_mismatches, in tstore.c). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "tstore.h"
+
+/* ---- the configured-templates summary ---- */
+
+/* Qualifying organizations as a pass sees them, on a store of its own (whose first pass
+ * reads the summary through the probe form) and again on the same store (which then reads
+ * it natively). */
+static void assert_passes_agree(tdb *t, size_t expect)
+{
+    pb_store *s = tdb_store(t);
+    pb_report r1, r2;
+    assert_int_equal(reconcile(s, &r1), 0);
+    assert_int_equal(reconcile(s, &r2), 0);
+    assert_int_equal(r1.organizations, expect);
+    assert_int_equal(r2.organizations, expect);
+    pb_report_fini(&r1);
+    pb_report_fini(&r2);
+    pb_store_free(&s);
+}
+
+#define SUMMARY_OK(t, n)                                                                           \
+    do {                                                                                           \
+        assert_int_equal(summary_mismatches(t), 0);                                                \
+        assert_passes_agree(t, n);                                                                 \
+    } while (0)
+
+static void new_id(char id[PB_UUID_LEN + 1])
+{
+    pb_err err;
+    assert_int_equal(pb_uuid_random(id, &err), 0);
+}
+
+static void add_version(tdb *t, const char *id, const char *tpl, const char *org, const char *name)
+{
+    tdb_exec(t,
+             "INSERT INTO template_versions (id, template_id, organization_id, name, readme,"
+             " job_id, created_by, created_at, updated_at) VALUES ('%s', %s%s%s, '%s', '%s', '',"
+             " '%s', '%s', '2024-01-01T00:00:00Z', '2024-01-01T00:00:00Z')",
+             id, tpl ? "'" : "", tpl ? tpl : "NULL", tpl ? "'" : "", org, name, id, UID);
+}
+
+static void add_preset(tdb *t, const char *id, const char *ver, const char *name, int desired)
+{
+    char d[16];
+    (void)snprintf(d, sizeof(d), "%d", desired);
+    tdb_exec(t,
+             "INSERT INTO template_version_presets (id, template_version_id, name,"
+             " desired_instances) VALUES ('%s', '%s', '%s', %s)",
+             id, ver, name, desired < 0 ? "NULL" : d);
+}
+
+/* Every kind of change the triggers must follow, one at a time, each checked against a
+ * recount from the tables and against a pass that reads the tables. */
+static void test_summary_follows_changes(void **state)
+{
+    fx *f = *state;
+    tdb *t = &f->t;
+    bool pg = t->backend == PB_BACKEND_PG;
+    char a[PB_UUID_LEN + 1], b[PB_UUID_LEN + 1], ta[PB_UUID_LEN + 1], tb[PB_UUID_LEN + 1];
+    make_org(f->s, "sum-a", 2, a, ta);  /* qualifies */
+    make_org(f->s, "sum-b", -1, b, tb); /* has a preset, none configured */
+    pb_store_free(&f->s);
+    SUMMARY_OK(t, 1);
+
+    char v2[PB_UUID_LEN + 1], p2[PB_UUID_LEN + 1], p3[PB_UUID_LEN + 1];
+    new_id(v2);
+    new_id(p2);
+    new_id(p3);
+    /* a second version of b's template with a configured preset: b qualifies */
+    add_version(t, v2, tb, b, "v2");
+    add_preset(t, p2, v2, "p2", 0); /* 0 counts */
+    SUMMARY_OK(t, 2);
+    /* unset, set again, change the count (no change for us) */
+    tdb_exec(t, "UPDATE template_version_presets SET desired_instances = NULL WHERE id = '%s'", p2);
+    SUMMARY_OK(t, 1);
+    tdb_exec(t, "UPDATE template_version_presets SET desired_instances = 3 WHERE id = '%s'", p2);
+    tdb_exec(t, "UPDATE template_version_presets SET desired_instances = 4 WHERE id = '%s'", p2);
+    SUMMARY_OK(t, 2);
+    /* two configured presets; deleting one keeps b, deleting both drops it */
+    add_preset(t, p3, v2, "p3", 1);
+    tdb_exec(t, "DELETE FROM template_version_presets WHERE id = '%s'", p2);
+    SUMMARY_OK(t, 2);
+    tdb_exec(t, "DELETE FROM template_version_presets WHERE id = '%s'", p3);
+    SUMMARY_OK(t, 1);
+    /* a preset moved to another version, and back */
+    add_preset(t, p3, v2, "p3", 1);
+    SUMMARY_OK(t, 2);
+    char v1a[PB_UUID_LEN + 1];
+    tdb_text(t, v1a, sizeof(v1a), "SELECT id FROM template_versions WHERE template_id = '%s'", ta);
+    tdb_exec(t, "UPDATE template_version_presets SET template_version_id = '%s' WHERE id = '%s'",
+             v1a, p3);
+    SUMMARY_OK(t, 1);
+    tdb_exec(t, "UPDATE template_version_presets SET template_version_id = '%s' WHERE id = '%s'",
+             v2, p3);
+    SUMMARY_OK(t, 2);
+    /* the platform's flow: a version made before its template, attached later */
+    char v3[PB_UUID_LEN + 1], p4[PB_UUID_LEN + 1], c[PB_UUID_LEN + 1], tc[PB_UUID_LEN + 1];
+    new_id(v3);
+    new_id(p4);
+    f->s = tdb_store(t);
+    make_org(f->s, "sum-c", -1, c, tc);
+    pb_store_free(&f->s);
+    add_version(t, v3, NULL, c, "v3");
+    add_preset(t, p4, v3, "p4", 1);
+    SUMMARY_OK(t, 2);
+    tdb_exec(t, "UPDATE template_versions SET template_id = '%s' WHERE id = '%s'", tc, v3);
+    SUMMARY_OK(t, 3);
+    /* a version moved from one template to another */
+    tdb_exec(t, "UPDATE template_versions SET template_id = '%s' WHERE id = '%s'", tb, v3);
+    SUMMARY_OK(t, 2);
+    /* a soft-deleted template and organization stop qualifying, and come back */
+    tdb_exec(t, "UPDATE templates SET deleted = %s WHERE id = '%s'", pg ? "true" : "1", tb);
+    SUMMARY_OK(t, 1);
+    tdb_exec(t, "UPDATE templates SET deleted = %s WHERE id = '%s'", pg ? "false" : "0", tb);
+    tdb_exec(t, "UPDATE organizations SET deleted = %s WHERE id = '%s'", pg ? "true" : "1", a);
+    SUMMARY_OK(t, 1);
+    tdb_exec(t, "UPDATE organizations SET deleted = %s WHERE id = '%s'", pg ? "false" : "0", a);
+    SUMMARY_OK(t, 2);
+    /* a version deleted (on PostgreSQL its presets go with it) */
+    tdb_exec(t, "DELETE FROM template_versions WHERE id = '%s'", v2);
+    SUMMARY_OK(t, 2); /* b still has v3 */
+    tdb_exec(t, "DELETE FROM template_versions WHERE id = '%s'", v3);
+    SUMMARY_OK(t, 1);
+    if (pg) {
+        /* a template and an organization deleted for good: the cascades reach the summary */
+        tdb_exec(t, "DELETE FROM templates WHERE id = '%s'", ta);
+        SUMMARY_OK(t, 0);
+        assert_int_equal(tdb_long(t, "SELECT count(*) FROM prebuilds_configured_templates"), 0);
+        f->s = tdb_store(t);
+        make_org(f->s, "sum-d", 1, a, ta);
+        pb_store_free(&f->s);
+        SUMMARY_OK(t, 1);
+        tdb_exec(t, "DELETE FROM organizations WHERE id = '%s'", a);
+        SUMMARY_OK(t, 0);
+    }
+    /* a bulk statement touching many rows at once */
+    f->s = tdb_store(t);
+    seed(f->s, 40, 0.5, 0.0);
+    pb_store_free(&f->s);
+    SUMMARY_OK(t, pg ? 20 : 21);
+    tdb_exec(t, "UPDATE template_version_presets SET desired_instances = NULL");
+    SUMMARY_OK(t, 0);
+    tdb_exec(t, "UPDATE template_version_presets SET desired_instances = 1");
+    SUMMARY_OK(t, pg ? 42 : 43);
+}
+
+/* A summary that has gone wrong (rows lost while triggers were off, for example) is put
+ * right by `init --summary`. */
+static void test_summary_rebuild(void **state)
+{
+    fx *f = *state;
+    tdb *t = &f->t;
+    seed(f->s, 10, 1.0, 0.0);
+    if (t->backend == PB_BACKEND_PG)
+        fold(f->s);
+    tdb_exec(t, "DELETE FROM prebuilds_configured_templates");
+    assert_int_equal(summary_mismatches(t), 10 * 2);
+    pb_target tg = target();
+    pb_init_opts o = {.create_user = true, .summary = true};
+    pb_init_result ir;
+    pb_err err;
+    assert_int_equal(pb_store_init(f->s, &tg, &o, &ir, &err), 0);
+    assert_true(ir.summary_built);
+    assert_int_equal(summary_mismatches(t), 0);
+    pb_store_free(&f->s);
+    SUMMARY_OK(t, 10);
+    /* the reinstalled triggers keep following changes */
+    tdb_exec(t, "UPDATE template_version_presets SET desired_instances = NULL");
+    SUMMARY_OK(t, 0);
+}
+
+static void pg_ok(PGconn *c, const char *sql)
+{
+    PGresult *r = PQexec(c, sql);
+    ExecStatusType st = PQresultStatus(r);
+    if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK)
+        fail_msg("%s: %s", sql, PQerrorMessage(c));
+    PQclear(r);
+}
+
+/* Writers at REPEATABLE READ read an old snapshot. The triggers read nothing (they only log
+ * what a statement changed), so the summary stays exact whatever the writers' isolation. */
+static void test_pg_summary_repeatable_read(void **state)
+{
+    if (tdb_backend() != PB_BACKEND_PG)
+        skip();
+    fx *f = *state;
+    tdb *t = &f->t;
+    char a[PB_UUID_LEN + 1], ta[PB_UUID_LEN + 1], b[PB_UUID_LEN + 1], tb[PB_UUID_LEN + 1];
+    char c[PB_UUID_LEN + 1], tc[PB_UUID_LEN + 1], d[PB_UUID_LEN + 1], td[PB_UUID_LEN + 1];
+    make_org(f->s, "rr-a", 1, a, ta);
+    make_org(f->s, "rr-b", 1, b, tb);
+    make_org(f->s, "rr-c", -1, c, tc);
+    make_org(f->s, "rr-d", -1, d, td);
+    pb_store_free(&f->s);
+    char va[PB_UUID_LEN + 1], vb[PB_UUID_LEN + 1], vc[PB_UUID_LEN + 1], id[PB_UUID_LEN + 1];
+    char sql[512];
+    tdb_text(t, va, sizeof(va), "SELECT id FROM template_versions WHERE template_id = '%s'", ta);
+    tdb_text(t, vb, sizeof(vb), "SELECT id FROM template_versions WHERE template_id = '%s'", tb);
+    tdb_text(t, vc, sizeof(vc), "SELECT id FROM template_versions WHERE template_id = '%s'", tc);
+    PGconn *rr = PQconnectdb(t->url);
+    assert_int_equal(PQstatus(rr), CONNECTION_OK);
+
+    /* 1. A removal at REPEATABLE READ misses a preset committed after its snapshot: it must
+     * not drop the template. */
+    pg_ok(rr, "BEGIN ISOLATION LEVEL REPEATABLE READ");
+    pg_ok(rr, "SELECT 1");
+    new_id(id);
+    add_preset(t, id, va, "late", 1);
+    (void)snprintf(sql, sizeof(sql),
+                   "DELETE FROM template_version_presets WHERE template_version_id = '%s'"
+                   " AND name = 'p1'",
+                   va);
+    pg_ok(rr, sql);
+    pg_ok(rr, "COMMIT");
+    assert_int_equal(summary_mismatches(t), 0);
+
+    /* 2. An addition at REPEATABLE READ after another writer removed the template's row
+     * (its snapshot still shows the row): the row is back. */
+    pg_ok(rr, "BEGIN ISOLATION LEVEL REPEATABLE READ");
+    pg_ok(rr, "SELECT 1");
+    tdb_exec(t, "DELETE FROM template_version_presets WHERE template_version_id = '%s'", vb);
+    assert_int_equal(summary_mismatches(t), 0);
+    new_id(id);
+    (void)snprintf(sql, sizeof(sql),
+                   "INSERT INTO template_version_presets (id, template_version_id, name,"
+                   " desired_instances) VALUES ('%s', '%s', 'rr', 1)",
+                   id, vb);
+    pg_ok(rr, sql);
+    pg_ok(rr, "COMMIT");
+    assert_int_equal(summary_mismatches(t), 0);
+
+    /* 3. A version moved at REPEATABLE READ after a preset was configured in it: the new
+     * template counts, the old one may stay counted until a recount. */
+    pg_ok(rr, "BEGIN ISOLATION LEVEL REPEATABLE READ");
+    pg_ok(rr, "SELECT 1");
+    tdb_exec(t,
+             "UPDATE template_version_presets SET desired_instances = 2"
+             " WHERE template_version_id = '%s'",
+             vc);
+    (void)snprintf(sql, sizeof(sql),
+                   "UPDATE template_versions SET template_id = '%s', name = 'moved'"
+                   " WHERE id = '%s'",
+                   td, vc);
+    pg_ok(rr, sql);
+    pg_ok(rr, "COMMIT");
+    assert_int_equal(summary_mismatches(t), 0);
+    PQfinish(rr);
+
+    /* `init --summary` puts any such row right. */
+    f->s = tdb_store(t);
+    pb_target tg = target();
+    pb_init_opts o = {.create_user = true, .summary = true};
+    pb_init_result ir;
+    pb_err err;
+    assert_int_equal(pb_store_init(f->s, &tg, &o, &ir, &err), 0);
+    pb_store_free(&f->s);
+    SUMMARY_OK(t, 3); /* a (late preset), b (rr), d (moved version) */
+}
+
+/* PostgreSQL: a template change costs the next pass one fold (one more round trip), after
+ * which a converged pass is one statement again; folding never changes the answer. */
+static void test_pg_summary_fold_cost(void **state)
+{
+    if (tdb_backend() != PB_BACKEND_PG)
+        skip();
+    fx *f = *state;
+    tdb *t = &f->t;
+    seed(f->s, 20, 0.5, 0.0);
+    pb_report r;
+    assert_int_equal(reconcile(f->s, &r), 0); /* the session's first pass: the tables form */
+    pb_report_fini(&r);
+    assert_int_equal(reconcile(f->s, &r), 0); /* the summary form, nothing to fold */
+    assert_int_equal(r.statements, 1);
+    assert_int_equal(r.organizations, 10);
+    pb_report_fini(&r);
+    tdb_exec(t, "UPDATE template_version_presets SET desired_instances = 2"
+                " WHERE desired_instances IS NOT NULL");
+    assert_true(tdb_long(t, "SELECT count(*) FROM prebuilds_summary_changes") == 0);
+    tdb_exec(t, "UPDATE template_version_presets SET desired_instances = NULL");
+    assert_true(tdb_long(t, "SELECT count(*) FROM prebuilds_summary_changes") > 0);
+    assert_int_equal(reconcile(f->s, &r), 0);
+    assert_int_equal(r.organizations, 0);
+    assert_int_equal(r.statements, 5); /* status, then BEGIN, lock, fold, COMMIT */
+    assert_int_equal(r.round_trips, 2);
+    pb_report_fini(&r);
+    assert_int_equal(tdb_long(t, "SELECT count(*) FROM prebuilds_summary_changes"), 0);
+    assert_int_equal(tdb_long(t, "SELECT count(*) FROM prebuilds_configured_templates"), 0);
+    assert_int_equal(reconcile(f->s, &r), 0);
+    assert_int_equal(r.statements, 1);
+    pb_report_fini(&r);
+    tdb_exec(t,
+             "UPDATE template_version_presets SET desired_instances = 1 WHERE name = 'preset-0'");
+    assert_int_equal(reconcile(f->s, &r), 0);
+    assert_int_equal(r.organizations, 20); /* every organization has a preset-0 */
+    pb_report_fini(&r);
+    assert_int_equal(summary_mismatches(t), 0);
+}
+
+/* PostgreSQL: a summary whose trigger failed once, or whose trigger is disabled, is not
+ * trusted: the same statement reads the tables instead, says so, and `init --summary`
+ * makes it trusted again. */
+static void test_pg_summary_untrusted(void **state)
+{
+    if (tdb_backend() != PB_BACKEND_PG)
+        skip();
+    fx *f = *state;
+    tdb *t = &f->t;
+    seed(f->s, 10, 1.0, 0.0);
+    pb_report r;
+    assert_int_equal(reconcile(f->s, &r), 0);
+    pb_report_fini(&r);
+    pb_status_info info;
+    /* a fault recorded by a trigger's exception handler */
+    tdb_exec(t, "SELECT nextval('prebuilds_summary_faults')");
+    tdb_exec(t, "DELETE FROM prebuilds_configured_templates"); /* and a summary gone wrong */
+    assert_int_equal(reconcile(f->s, &r), 0);
+    pb_store_status_info(f->s, &info);
+    assert_true(info.summary_untrusted);
+    assert_false(info.summary_used);
+    assert_int_equal(r.organizations, 10); /* the tables' answer, in one statement */
+    assert_int_equal(r.statements, 1);
+    pb_report_fini(&r);
+    pb_target tg = target();
+    pb_init_opts o = {.create_user = true, .summary = true};
+    pb_init_result ir;
+    pb_err err;
+    assert_int_equal(pb_store_init(f->s, &tg, &o, &ir, &err), 0);
+    assert_int_equal(reconcile(f->s, &r), 0); /* the first pass after init probes again */
+    pb_report_fini(&r);
+    assert_int_equal(reconcile(f->s, &r), 0);
+    pb_store_status_info(f->s, &info);
+    assert_true(info.summary_used);
+    assert_int_equal(r.organizations, 10);
+    pb_report_fini(&r);
+    /* a disabled trigger: not trusted either */
+    tdb_exec(t,
+             "ALTER TABLE template_version_presets DISABLE TRIGGER prebuilds_summary_presets_upd");
+    assert_int_equal(reconcile(f->s, &r), 0);
+    pb_store_status_info(f->s, &info);
+    assert_true(info.summary_untrusted);
+    assert_int_equal(r.organizations, 10);
+    pb_report_fini(&r);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_summary_follows_changes, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_summary_rebuild, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_pg_summary_repeatable_read, fx_setup_pg, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_pg_summary_fold_cost, fx_setup_pg, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_pg_summary_untrusted, fx_setup_pg, fx_teardown),
+    };
+    const char *group = tdb_backend() == PB_BACKEND_PG ? "summary-postgresql" : "summary-sqlite";
+    return fx_exit(cmocka_run_group_tests_name(group, tests, fx_group_setup, fx_group_teardown));
+}
