@@ -6,6 +6,8 @@
 
 #include <stdarg.h>
 #include <stddef.h>
+#include <stdint.h>
+#include <time.h>
 
 #include "prebuilds/prebuilds.h"
 
@@ -30,6 +32,14 @@ void pb__strlcpy(char *dst, const char *src, size_t n);
 /* MD5 (md5.c): for the seed's ids only, the same as PostgreSQL's md5(text)::uuid. */
 void pb__md5(const void *data, size_t len, unsigned char out[16]);
 void pb__md5_uuid(const char *text, char out[PB_UUID_LEN + 1]);
+
+/* The library's one clock: monotonic, in milliseconds (fractions kept for durations). */
+static inline double pb__mono_ms(void)
+{
+    struct timespec ts;
+    (void)clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
 
 /* Collapse a (possibly multi-line) server message to its first line, trimmed. */
 void pb__first_line(char *s);

@@ -36,13 +36,6 @@ static void report_error(pb_report *r, const char *msg)
     r->errors[r->n_errors++] = copy;
 }
 
-static double now_ms(void)
-{
-    struct timespec ts;
-    (void)clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
-}
-
 static int cmp_org_id(const void *a, const void *b)
 {
     return strcmp(((const pb_plan_org *)a)->org_id, ((const pb_plan_org *)b)->org_id);
@@ -169,7 +162,7 @@ int pb_reconcile(pb_store *s, const pb_target *t, const pb_reconcile_opts *o, pb
     pb_err_clear(err);
     pb_store_stats before;
     pb_store_stats_get(s, &before);
-    double start = now_ms();
+    double start = pb__mono_ms();
     unsigned max_attempts = o->max_attempts == 0 ? 3 : o->max_attempts;
     r->dry_run = o->dry_run;
     int rc = 0;
@@ -188,6 +181,6 @@ int pb_reconcile(pb_store *s, const pb_target *t, const pb_reconcile_opts *o, pb
     pb_store_stats_get(s, &after);
     r->statements = after.statements - before.statements;
     r->round_trips = after.round_trips - before.round_trips;
-    r->duration_ms = now_ms() - start;
+    r->duration_ms = pb__mono_ms() - start;
     return rc;
 }

@@ -13,13 +13,6 @@
 
 /* ---- long-running use ---- */
 
-static int64_t mono_ms(void)
-{
-    struct timespec ts;
-    (void)clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* Poll PQconnectPoll until the connection is made or failed, the deadline passed or
  * `cancel_fd` became readable. Returns 0, or a PB_E* with err set (conn left to the caller). */
 static int connect_poll(pg_store *s, int cancel_fd, int64_t deadline, int timeout_ms, pb_err *err)
@@ -31,7 +24,7 @@ static int connect_poll(pg_store *s, int cancel_fd, int64_t deadline, int timeou
             {.fd = PQsocket(s->conn), .events = st == PGRES_POLLING_READING ? POLLIN : POLLOUT},
             {.fd = cancel_fd, .events = POLLIN},
         };
-        int64_t left = deadline - mono_ms();
+        int64_t left = deadline - (int64_t)pb__mono_ms();
         if (left <= 0)
             return pb__err_set(err, PB_ECONNECT, "connect to %s: timeout after %d ms", s->where,
                                timeout_ms);
@@ -77,7 +70,7 @@ int pb__pg_connect(pb_store *base, int cancel_fd, int timeout_ms, pb_err *err)
     s->drop = false;
     pb__pg_forget_prepared(s);
     pb__pg_drop_cancel(s);
-    int64_t deadline = mono_ms() + (timeout_ms > 0 ? timeout_ms : 10000);
+    int64_t deadline = (int64_t)pb__mono_ms() + (timeout_ms > 0 ? timeout_ms : 10000);
     int rc;
     do {
         if (s->conn != NULL)

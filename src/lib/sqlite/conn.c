@@ -278,13 +278,6 @@ static void pb__sq_interrupt(pb_store *base)
         sqlite3_interrupt(s->db); /* sets a flag the running statement checks */
 }
 
-static int64_t monotonic_ms(void)
-{
-    struct timespec ts;
-    (void)clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* SQLite calls this while another connection holds the lock; `count` restarts at 0 for
  * every new wait. Short sleeps first (most waits are short), then 20 ms, so that an
  * interrupt (a signal also ends the sleep early) is seen within 20 ms. 0 gives up. */
@@ -293,7 +286,7 @@ static int busy_wait(void *arg, int count)
     sqlite_store *s = arg;
     if (s->interrupted)
         return 0;
-    int64_t now = monotonic_ms();
+    int64_t now = (int64_t)pb__mono_ms();
     if (count == 0)
         s->busy_since_ms = now;
     int64_t slice = count < 5 ? 1 : count < 15 ? 5 : 20;
