@@ -18,14 +18,9 @@
 
 #include "internal.h"
 
-typedef struct admin_sql {
-    const char *sql;
-    int n_params;
-} admin_sql;
-
 /* Each statement laid out as SQL reads, the dialect's words inline. */
 /* clang-format off */
-static const admin_sql admin_create[] = {
+static const pb__stmt admin_create[] = {
     [PB_OBJ_ORG] = {
         "INSERT INTO organizations (id, name, display_name, description, created_at, updated_at)"
         " VALUES (" SQL_ID(1) ", " SQL_P(2) ", " SQL_P(2) ", '', " SQL_NOW ", " SQL_NOW ")", 2},
@@ -46,38 +41,38 @@ static const admin_sql admin_create[] = {
         " VALUES (" SQL_ID(1) ", " SQL_ID(2) ", " SQL_P(3) ", " SQL_INT(4) ")", 4},
 };
 
-static const char *const admin_list[] = {
-    [PB_OBJ_ORG] =
+static const pb__stmt admin_list[] = {
+    [PB_OBJ_ORG] = {
         "SELECT id, NULL, name, NULL FROM organizations WHERE deleted = " SQL_FALSE
-        " AND (" SQL_ID(1) " IS NULL OR id = " SQL_ID(1) ") ORDER BY name, id",
-    [PB_OBJ_TEMPLATE] =
+        " AND (" SQL_ID(1) " IS NULL OR id = " SQL_ID(1) ") ORDER BY name, id", 1},
+    [PB_OBJ_TEMPLATE] = {
         "SELECT id, organization_id, name, NULL FROM templates WHERE deleted = " SQL_FALSE
         " AND (" SQL_ID(1) " IS NULL OR organization_id = " SQL_ID(1) ")"
-        " ORDER BY organization_id, name, id",
-    [PB_OBJ_VERSION] =
+        " ORDER BY organization_id, name, id", 1},
+    [PB_OBJ_VERSION] = {
         "SELECT id, template_id, name, NULL FROM template_versions"
         " WHERE (" SQL_ID(1) " IS NULL OR template_id = " SQL_ID(1) ")"
-        " ORDER BY template_id, name, id",
-    [PB_OBJ_PRESET] =
+        " ORDER BY template_id, name, id", 1},
+    [PB_OBJ_PRESET] = {
         "SELECT id, template_version_id, name, coalesce(" SQL_AS_TEXT("desired_instances") ", '')"
         " FROM template_version_presets"
         " WHERE (" SQL_ID(1) " IS NULL OR template_version_id = " SQL_ID(1) ")"
-        " ORDER BY template_version_id, name, id",
+        " ORDER BY template_version_id, name, id", 1},
 };
 
 /* Drift on purpose: the prebuilds user out of an organization, out of its group, the group. */
-static const admin_sql admin_remove_member = {
+static const pb__stmt admin_remove_member = {
     "DELETE FROM organization_members"
     " WHERE user_id = " SQL_ID(1) " AND organization_id = " SQL_ID(2), 2};
-static const admin_sql admin_remove_group_member = {
+static const pb__stmt admin_remove_group_member = {
     "DELETE FROM group_members WHERE user_id = " SQL_ID(1) " AND group_id IN"
     " (SELECT id FROM groups WHERE organization_id = " SQL_ID(2) " AND name = " SQL_P(3) ")", 3};
-static const admin_sql admin_remove_group = {
+static const pb__stmt admin_remove_group = {
     "DELETE FROM groups WHERE " SQL_ID(1) " IS NOT NULL"
     " AND organization_id = " SQL_ID(2) " AND name = " SQL_P(3), 3};
 
 /* Candidates for a reference: an id match first (it wins), then names, case-insensitively. */
-static const admin_sql admin_resolve[] = {
+static const pb__stmt admin_resolve[] = {
     [PB_OBJ_ORG] = {
         "SELECT o.id, o.name, '' FROM organizations o WHERE o.deleted = " SQL_FALSE
         " AND (" SQL_AS_TEXT("o.id") " = lower(" SQL_P(1) ")"
@@ -104,5 +99,15 @@ static const admin_sql admin_resolve[] = {
         " LIMIT 6", 3},
 };
 /* clang-format on */
+
+/* All of them, for src/lib/admin.c, which runs them. */
+static const pb__admin_sql admin_sql_set = {
+    .create = admin_create,
+    .list = admin_list,
+    .remove = {[PB_ROW_MEMBER] = &admin_remove_member,
+               [PB_ROW_GROUP] = &admin_remove_group,
+               [PB_ROW_GROUP_MEMBER] = &admin_remove_group_member},
+    .resolve = admin_resolve,
+};
 
 #endif

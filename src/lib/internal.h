@@ -44,6 +44,35 @@ static inline double pb__mono_ms(void)
 /* Collapse a (possibly multi-line) server message to its first line, trimmed. */
 void pb__first_line(char *s);
 
+/* A statement with the number of parameters it takes (PostgreSQL must see every one). */
+typedef struct pb__stmt {
+    const char *sql;
+    int n_params;
+} pb__stmt;
+
+/* The data commands' statements in one backend's words (admin_sql.h builds them). */
+typedef struct pb__admin_sql {
+    const pb__stmt *create;    /* by pb_obj_kind */
+    const pb__stmt *list;      /* by pb_obj_kind; columns id, parent, name, extra */
+    const pb__stmt *remove[5]; /* by pb_row_kind */
+    const pb__stmt *resolve;   /* org, template, version; columns id, name, parent name */
+} pb__admin_sql;
+
+/* One result row of a data command, at most four columns, NULL for SQL NULL. */
+typedef int (*pb__cols_cb)(const char *const *cols, void *arg);
+
+/* What a backend gives the data commands: its statements, one primitive that writes
+ * (*changes rows; *missing_ref on a foreign key violation), one that reads rows, and the
+ * check that this is prebuilds' own schema (the data commands never write elsewhere). */
+typedef struct pb__admin_ops {
+    const pb__admin_sql *sql;
+    int (*exec)(pb_store *s, const pb__stmt *q, const char *const *params, int64_t *changes,
+                bool *missing_ref, const char *what, pb_err *err);
+    int (*rows)(pb_store *s, const pb__stmt *q, const char *const *params, pb__cols_cb cb,
+                void *arg, const char *what, pb_err *err);
+    int (*check)(pb_store *s, const char *what, pb_err *err);
+} pb__admin_ops;
+
 struct pb_store_vtable {
     void (*close)(pb_store *s);
     int (*status)(pb_store *s, const pb_target *t, const char *const *ids, size_t n_ids,
@@ -52,12 +81,7 @@ struct pb_store_vtable {
                  void *added_arg, pb_write_result *res, pb_err *err);
     int (*init)(pb_store *s, const pb_target *t, const pb_init_opts *o, pb_init_result *res,
                 pb_err *err);
-    int (*create)(pb_store *s, pb_obj_kind kind, const char *id, const char *parent_id,
-                  const char *name, int64_t desired, const char *created_by, pb_err *err);
-    int (*list)(pb_store *s, pb_obj_kind kind, const char *parent_id, pb_obj_cb cb, void *arg,
-                pb_err *err);
-    int (*remove)(pb_store *s, const pb_target *t, pb_row_kind kind, const char *org_id,
-                  size_t *n_removed, pb_err *err);
+    const struct pb__admin_ops *admin; /* the data commands (src/lib/admin.c) */
     int (*seed)(pb_store *s, const pb_target *t, const pb_seed_opts *o, pb_seed_result *res,
                 pb_err *err);
     /* Long-running use; a NULL entry means "nothing to do" (see store.c). */
@@ -77,9 +101,6 @@ struct pb_store_vtable {
     int (*uninstall)(pb_store *s, pb_removed_cb cb, void *arg, size_t *n_removed, pb_err *err);
     int (*set_paused)(pb_store *s, bool paused, pb_err *err);
     void (*set_lock_timeout)(pb_store *s, int timeout_ms);
-    int (*admin_check)(pb_store *s, const char *what, pb_err *err);
-    int (*resolve)(pb_store *s, pb_obj_kind kind, const char *ref, const pb_ref_scope *scope,
-                   char out[PB_UUID_LEN + 1], pb_err *err);
 };
 
 /* Every backend's struct starts with this header. */
@@ -120,6 +141,16 @@ typedef struct pb__ref_row {
 } pb__ref_row;
 int pb__ref_decide(pb_obj_kind kind, const char *ref, const pb__ref_row *rows, size_t n,
                    char out[PB_UUID_LEN + 1], pb_err *err);
+
+/* The data commands, once for both backends (admin.c). */
+int pb__admin_create(pb_store *s, pb_obj_kind kind, const char *id, const char *parent_id,
+                     const char *name, int64_t desired, const char *created_by, pb_err *err);
+int pb__admin_list(pb_store *s, pb_obj_kind kind, const char *parent_id, pb_obj_cb cb, void *arg,
+                   pb_err *err);
+int pb__admin_remove(pb_store *s, const pb_target *t, pb_row_kind kind, const char *org_id,
+                     size_t *n_removed, pb_err *err);
+int pb__admin_resolve(pb_store *s, pb_obj_kind kind, const char *ref, const pb_ref_scope *scope,
+                      char out[PB_UUID_LEN + 1], pb_err *err);
 
 /* The one list of the platform's tables the reconciler needs. */
 extern const char *const pb__tables_required[];

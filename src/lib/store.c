@@ -167,14 +167,14 @@ int pb_store_create(pb_store *s, pb_obj_kind kind, const char *id, const char *p
                     const char *name, int64_t desired, const char *created_by, pb_err *err)
 {
     pb_err_clear(err);
-    return s->vt->create(s, kind, id, parent_id, name, desired, created_by, err);
+    return pb__admin_create(s, kind, id, parent_id, name, desired, created_by, err);
 }
 
 int pb_store_list(pb_store *s, pb_obj_kind kind, const char *parent_id, pb_obj_cb cb, void *arg,
                   pb_err *err)
 {
     pb_err_clear(err);
-    return s->vt->list(s, kind, parent_id, cb, arg, err);
+    return pb__admin_list(s, kind, parent_id, cb, arg, err);
 }
 
 int pb_store_remove(pb_store *s, const pb_target *t, pb_row_kind kind, const char *org_id,
@@ -182,7 +182,7 @@ int pb_store_remove(pb_store *s, const pb_target *t, pb_row_kind kind, const cha
 {
     pb_err_clear(err);
     *n_removed = 0;
-    return s->vt->remove(s, t, kind, org_id, n_removed, err);
+    return pb__admin_remove(s, t, kind, org_id, n_removed, err);
 }
 
 int pb_store_find_org(pb_store *s, const char *id_or_name, char out[PB_UUID_LEN + 1], pb_err *err)
@@ -193,7 +193,7 @@ int pb_store_find_org(pb_store *s, const char *id_or_name, char out[PB_UUID_LEN 
 int pb_store_admin_check(pb_store *s, const char *what, pb_err *err)
 {
     pb_err_clear(err);
-    return s->vt->admin_check(s, what, err);
+    return s->vt->admin->check(s, what, err);
 }
 
 int pb_store_resolve(pb_store *s, pb_obj_kind kind, const char *ref, const pb_ref_scope *scope,
@@ -204,7 +204,7 @@ int pb_store_resolve(pb_store *s, pb_obj_kind kind, const char *ref, const pb_re
     out[0] = '\0';
     if (ref == NULL || ref[0] == '\0')
         return pb__err_set(err, PB_EINVAL, "empty reference");
-    return s->vt->resolve(s, kind, ref, scope != NULL ? scope : &none, out, err);
+    return pb__admin_resolve(s, kind, ref, scope != NULL ? scope : &none, out, err);
 }
 
 static const char *kind_name(pb_obj_kind kind)

@@ -1,5 +1,5 @@
-/* PostgreSQL backend, data commands: create, list and remove objects, find an
- * organization, and the server-side seed. Not used by a reconcile pass. */
+/* PostgreSQL backend, data commands: the statements of admin_sql.h in PostgreSQL's words, the
+ * primitives src/lib/admin.c runs them with, and the server-side seed. Not used by a pass. */
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -38,116 +38,41 @@ static int require_own(pg_store *s, const char *what, pb_err *err)
 #define SQL_UUID4      "gen_random_uuid()"
 #include "admin_sql.h"
 
-/* "create organization \"acme\"": the object in messages. */
-static void create_what(pb_obj_kind kind, const char *name, char *what, size_t len)
+/* The data commands' two primitives (src/lib/admin.c runs the commands over them). */
+static int admin_exec(pb_store *base, const pb__stmt *q, const char *const *params,
+                      int64_t *changes, bool *missing_ref, const char *what, pb_err *err)
 {
-    static const char *const words[] = {[PB_OBJ_ORG] = "organization",
-                                        [PB_OBJ_TEMPLATE] = "template",
-                                        [PB_OBJ_VERSION] = "template version",
-                                        [PB_OBJ_PRESET] = "preset"};
-    (void)snprintf(what, len, "create %s \"%.100s\"", words[kind], name);
-}
-
-int pb__pg_create(pb_store *base, pb_obj_kind kind, const char *id, const char *parent_id,
-                  const char *name, int64_t desired, const char *created_by, pb_err *err)
-{
-    pg_store *s = (pg_store *)base;
-    if (kind < PB_OBJ_ORG || kind > PB_OBJ_PRESET)
-        return pb__err_set(err, PB_EINVAL, "create: unknown object kind");
-    char desired_buf[32], what[160];
-    (void)snprintf(desired_buf, sizeof(desired_buf), "%" PRId64, desired);
-    const char *params[4] = {id, kind == PB_OBJ_ORG ? name : parent_id, name,
-                             kind == PB_OBJ_PRESET ? (desired >= 0 ? desired_buf : NULL)
-                                                   : created_by};
-    create_what(kind, name, what, sizeof(what));
     PGresult *res = NULL;
-    int rc = require_own(s, what, err);
-    if (rc != 0)
-        return rc;
-    rc = pb__pg_exec_params(s, admin_create[kind].sql, admin_create[kind].n_params, params, &res,
-                            what, err);
-    if (rc == 0 && strcmp(PQcmdTuples(res), "0") == 0)
-        rc = pb__err_set(err, PB_ENOTFOUND, "%s: template %s not found", what, parent_id);
+    int rc = pb__pg_exec_params((pg_store *)base, q->sql, q->n_params, params, &res, what, err);
+    if (rc == 0)
+        *changes = strtoll(PQcmdTuples(res), NULL, 10);
+    *missing_ref = rc == PB_ECONFLICT && err != NULL && strcmp(err->sqlstate, "23503") == 0;
     PQclear(res);
-    if (rc == PB_ECONFLICT && err != NULL)
-        (void)pb__err_set(err, rc, "%s: %s", what,
-                          strcmp(err->sqlstate, "23503") == 0 ? "parent or creating user not found"
-                                                              : "already exists");
     return rc;
 }
 
-int pb__pg_list(pb_store *base, pb_obj_kind kind, const char *parent_id, pb_obj_cb cb, void *arg,
-                pb_err *err)
+static int admin_rows(pb_store *base, const pb__stmt *q, const char *const *params, pb__cols_cb cb,
+                      void *arg, const char *what, pb_err *err)
 {
-    pg_store *s = (pg_store *)base;
-    if (kind < PB_OBJ_ORG || kind > PB_OBJ_PRESET)
-        return pb__err_set(err, PB_EINVAL, "list: unknown object kind");
     PGresult *res = NULL;
-    const char *p[1] = {parent_id};
-    int rc = pb__pg_exec_params(s, admin_list[kind], 1, p, &res, "list", err);
-    if (rc != 0)
-        return rc;
-    for (int r = 0; r < PQntuples(res) && rc == 0; r++) {
-        pb_obj_row row = {
-            .id = PQgetvalue(res, r, 0),
-            .parent_id = PQgetisnull(res, r, 1) ? NULL : PQgetvalue(res, r, 1),
-            .name = PQgetvalue(res, r, 2),
-            .extra = PQgetisnull(res, r, 3) ? NULL : PQgetvalue(res, r, 3),
-        };
-        rc = cb(&row, arg);
+    int rc = pb__pg_exec_params((pg_store *)base, q->sql, q->n_params, params, &res, what, err);
+    int n_cols = rc == 0 ? PQnfields(res) : 0;
+    for (int r = 0; rc == 0 && r < PQntuples(res); r++) {
+        const char *cols[4] = {NULL, NULL, NULL, NULL};
+        for (int c = 0; c < n_cols && c < 4; c++)
+            cols[c] = PQgetisnull(res, r, c) ? NULL : PQgetvalue(res, r, c);
+        rc = cb(cols, arg);
     }
     PQclear(res);
     return rc;
 }
 
-int pb__pg_remove(pb_store *base, const pb_target *t, pb_row_kind kind, const char *org_id,
-                  size_t *n_removed, pb_err *err)
-{
-    pg_store *s = (pg_store *)base;
-    const char *params[3] = {t->user_id, org_id, t->group_name};
-    const admin_sql *q = kind == PB_ROW_MEMBER         ? &admin_remove_member
-                         : kind == PB_ROW_GROUP_MEMBER ? &admin_remove_group_member
-                         : kind == PB_ROW_GROUP        ? &admin_remove_group
-                                                       : NULL;
-    if (q == NULL)
-        return pb__err_set(err, PB_EINVAL, "remove: unknown row kind");
-    PGresult *res = NULL;
-    int rc = require_own(s, "remove", err);
-    if (rc == 0)
-        rc = pb__pg_exec_params(s, q->sql, q->n_params, params, &res, "remove", err);
-    if (rc == 0)
-        *n_removed = (size_t)strtoul(PQcmdTuples(res), NULL, 10);
-    PQclear(res);
-    return rc;
-}
-
-int pb__pg_admin_check(pb_store *base, const char *what, pb_err *err)
+static int admin_check(pb_store *base, const char *what, pb_err *err)
 {
     return require_own((pg_store *)base, what, err);
 }
 
-int pb__pg_resolve(pb_store *base, pb_obj_kind kind, const char *ref, const pb_ref_scope *scope,
-                   char out[PB_UUID_LEN + 1], pb_err *err)
-{
-    pg_store *s = (pg_store *)base;
-    if (kind != PB_OBJ_ORG && kind != PB_OBJ_TEMPLATE && kind != PB_OBJ_VERSION)
-        return pb__err_set(err, PB_EINVAL, "resolve: unsupported object kind");
-    const char *p[3] = {ref, scope->org_id, scope->template_id};
-    PGresult *res = NULL;
-    int rc = pb__pg_exec_params(s, admin_resolve[kind].sql, admin_resolve[kind].n_params, p, &res,
-                                "find object", err);
-    if (rc != 0)
-        return rc;
-    pb__ref_row rows[PB__REF_MAX + 1];
-    size_t n = 0;
-    for (int r = 0; r < PQntuples(res) && n < PB__REF_MAX + 1; r++, n++) {
-        pb__strlcpy(rows[n].id, PQgetvalue(res, r, 0), sizeof(rows[n].id));
-        pb__strlcpy(rows[n].name, PQgetvalue(res, r, 1), sizeof(rows[n].name));
-        pb__strlcpy(rows[n].parent, PQgetvalue(res, r, 2), sizeof(rows[n].parent));
-    }
-    PQclear(res);
-    return pb__ref_decide(kind, ref, rows, n, out, err);
-}
+const pb__admin_ops pb__pg_admin_ops = {&admin_sql_set, admin_exec, admin_rows, admin_check};
 
 /* Our own schema, and no organization of this --seed yet. */
 static int seed_check(pg_store *s, const pb_seed_opts *o, pb_err *err)

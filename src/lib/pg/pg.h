@@ -130,15 +130,7 @@ int pb__pg_apply(pb_store *base, const pb_target *t, const pb_write_set *w, pb_a
                  void *added_arg, pb_write_result *res, pb_err *err);
 int pb__pg_init(pb_store *base, const pb_target *t, const pb_init_opts *o, pb_init_result *res,
                 pb_err *err);
-int pb__pg_create(pb_store *base, pb_obj_kind kind, const char *id, const char *parent_id,
-                  const char *name, int64_t desired, const char *created_by, pb_err *err);
-int pb__pg_list(pb_store *base, pb_obj_kind kind, const char *parent_id, pb_obj_cb cb, void *arg,
-                pb_err *err);
-int pb__pg_remove(pb_store *base, const pb_target *t, pb_row_kind kind, const char *org_id,
-                  size_t *n_removed, pb_err *err);
-int pb__pg_admin_check(pb_store *base, const char *what, pb_err *err);
-int pb__pg_resolve(pb_store *base, pb_obj_kind kind, const char *ref, const pb_ref_scope *scope,
-                   char out[PB_UUID_LEN + 1], pb_err *err);
+extern const pb__admin_ops pb__pg_admin_ops;
 int pb__pg_seed(pb_store *base, const pb_target *t, const pb_seed_opts *o, pb_seed_result *res,
                 pb_err *err);
 int pb__pg_connect(pb_store *base, int cancel_fd, int timeout_ms, pb_err *err);

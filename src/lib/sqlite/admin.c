@@ -1,5 +1,5 @@
-/* SQLite backend, data commands: create, list and remove objects, find an organization,
- * and the deterministic seed. Not used by a reconcile pass. */
+/* SQLite backend, data commands: the statements of admin_sql.h in SQLite's words, the
+ * primitives src/lib/admin.c runs them with, and the seed. Not used by a pass. */
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -19,134 +19,56 @@
 #define SQL_FALSE      "0"
 #include "admin_sql.h"
 
-/* "create organization \"acme\"": the object in messages. */
-static void create_what(pb_obj_kind kind, const char *name, char *what, size_t len)
+/* The data commands' two primitives (src/lib/admin.c runs the commands over them). */
+static int admin_exec(pb_store *base, const pb__stmt *q, const char *const *params,
+                      int64_t *changes, bool *missing_ref, const char *what, pb_err *err)
 {
-    static const char *const words[] = {[PB_OBJ_ORG] = "organization",
-                                        [PB_OBJ_TEMPLATE] = "template",
-                                        [PB_OBJ_VERSION] = "template version",
-                                        [PB_OBJ_PRESET] = "preset"};
-    (void)snprintf(what, len, "create %s \"%.100s\"", words[kind], name);
-}
-
-int pb__sq_create(pb_store *base, pb_obj_kind kind, const char *id, const char *parent_id,
-                  const char *name, int64_t desired, const char *created_by, pb_err *err)
-{
-    sqlite_store *s = (sqlite_store *)base;
-    if (kind < PB_OBJ_ORG || kind > PB_OBJ_PRESET)
-        return pb__err_set(err, PB_EINVAL, "create: unknown object kind");
-    char desired_buf[32], what[160];
-    (void)snprintf(desired_buf, sizeof(desired_buf), "%" PRId64, desired);
-    const char *params[4] = {id, kind == PB_OBJ_ORG ? name : parent_id, name,
-                             kind == PB_OBJ_PRESET ? (desired >= 0 ? desired_buf : NULL)
-                                                   : created_by};
-    create_what(kind, name, what, sizeof(what));
-    int changes = 0;
-    int rc = pb__sq_require_own(s, what, err);
-    if (rc != 0)
-        return rc;
-    rc = pb__sq_exec_bound(s, admin_create[kind].sql, params, admin_create[kind].n_params, &changes,
-                           what, err);
-    if (rc == 0 && changes == 0)
-        rc = pb__err_set(err, PB_ENOTFOUND, "%s: template %s not found", what, parent_id);
-    if (rc == PB_ECONFLICT && err != NULL)
-        (void)pb__err_set(err, rc, "%s: %s", what,
-                          strstr(err->msg, "FOREIGN KEY") ? "parent or creating user not found"
-                                                          : "already exists");
+    int n = 0;
+    int rc = pb__sq_exec_bound((sqlite_store *)base, q->sql, params, q->n_params, &n, what, err);
+    *changes = n;
+    *missing_ref =
+        rc == PB_ECONFLICT && err != NULL && err->db_code == SQLITE_CONSTRAINT_FOREIGNKEY;
     return rc;
 }
 
-int pb__sq_list(pb_store *base, pb_obj_kind kind, const char *parent_id, pb_obj_cb cb, void *arg,
-                pb_err *err)
+static int admin_rows(pb_store *base, const pb__stmt *q, const char *const *params, pb__cols_cb cb,
+                      void *arg, const char *what, pb_err *err)
 {
     sqlite_store *s = (sqlite_store *)base;
-    if (kind < PB_OBJ_ORG || kind > PB_OBJ_PRESET)
-        return pb__err_set(err, PB_EINVAL, "list: unknown object kind");
     sqlite3_stmt *st = NULL;
-    int rc = sqlite3_prepare_v2(s->db, admin_list[kind], -1, &st, NULL);
+    int rc = sqlite3_prepare_v2(s->db, q->sql, -1, &st, NULL);
     if (rc != SQLITE_OK)
-        return pb__sq_map_error(s, rc, "list", err);
-    if (parent_id != NULL)
-        (void)sqlite3_bind_text(st, 1, parent_id, -1, SQLITE_STATIC);
+        return pb__sq_map_error(s, rc, what, err);
+    for (int i = 0; i < q->n_params; i++)
+        if (params[i] != NULL)
+            (void)sqlite3_bind_text(st, i + 1, params[i], -1, SQLITE_STATIC);
     pb__sq_count_statement(s);
+    int n_cols = sqlite3_column_count(st);
     rc = 0;
     for (;;) {
         int step = sqlite3_step(st);
         if (step == SQLITE_DONE)
             break;
         if (step != SQLITE_ROW) {
-            rc = pb__sq_map_error(s, step, "list", err);
+            rc = pb__sq_map_error(s, step, what, err);
             break;
         }
-        pb_obj_row row = {
-            .id = pb__sq_col_text(st, 0),
-            .parent_id = sqlite3_column_type(st, 1) == SQLITE_NULL ? NULL : pb__sq_col_text(st, 1),
-            .name = pb__sq_col_text(st, 2),
-            .extra = sqlite3_column_type(st, 3) == SQLITE_NULL ? NULL : pb__sq_col_text(st, 3),
-        };
-        if ((rc = cb(&row, arg)) != 0)
+        const char *cols[4] = {NULL, NULL, NULL, NULL};
+        for (int c = 0; c < n_cols && c < 4; c++)
+            cols[c] = sqlite3_column_type(st, c) == SQLITE_NULL ? NULL : pb__sq_col_text(st, c);
+        if ((rc = cb(cols, arg)) != 0)
             break;
     }
     sqlite3_finalize(st);
     return rc;
 }
 
-int pb__sq_remove(pb_store *base, const pb_target *t, pb_row_kind kind, const char *org_id,
-                  size_t *n_removed, pb_err *err)
-{
-    sqlite_store *s = (sqlite_store *)base;
-    const char *params[3] = {t->user_id, org_id, t->group_name};
-    const admin_sql *q = kind == PB_ROW_MEMBER         ? &admin_remove_member
-                         : kind == PB_ROW_GROUP_MEMBER ? &admin_remove_group_member
-                         : kind == PB_ROW_GROUP        ? &admin_remove_group
-                                                       : NULL;
-    if (q == NULL)
-        return pb__err_set(err, PB_EINVAL, "remove: unknown row kind");
-    int changes = 0;
-    int rc = pb__sq_require_own(s, "remove", err);
-    if (rc == 0)
-        rc = pb__sq_exec_bound(s, q->sql, params, q->n_params, &changes, "remove", err);
-    if (rc == 0)
-        *n_removed = (size_t)changes;
-    return rc;
-}
-
-int pb__sq_admin_check(pb_store *base, const char *what, pb_err *err)
+static int admin_check(pb_store *base, const char *what, pb_err *err)
 {
     return pb__sq_require_own((sqlite_store *)base, what, err);
 }
 
-int pb__sq_resolve(pb_store *base, pb_obj_kind kind, const char *ref, const pb_ref_scope *scope,
-                   char out[PB_UUID_LEN + 1], pb_err *err)
-{
-    sqlite_store *s = (sqlite_store *)base;
-    if (kind != PB_OBJ_ORG && kind != PB_OBJ_TEMPLATE && kind != PB_OBJ_VERSION)
-        return pb__err_set(err, PB_EINVAL, "resolve: unsupported object kind");
-    sqlite3_stmt *st = NULL;
-    int rc = sqlite3_prepare_v2(s->db, admin_resolve[kind].sql, -1, &st, NULL);
-    if (rc != SQLITE_OK)
-        return pb__sq_map_error(s, rc, "find object", err);
-    const char *p[3] = {ref, scope->org_id, scope->template_id};
-    for (int i = 0; i < admin_resolve[kind].n_params; i++)
-        if (p[i] != NULL)
-            (void)sqlite3_bind_text(st, i + 1, p[i], -1, SQLITE_STATIC);
-    pb__sq_count_statement(s);
-    pb__ref_row rows[PB__REF_MAX + 1];
-    size_t n = 0;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW && n < PB__REF_MAX + 1) {
-        pb__strlcpy(rows[n].id, pb__sq_col_text(st, 0), sizeof(rows[n].id));
-        pb__strlcpy(rows[n].name, pb__sq_col_text(st, 1), sizeof(rows[n].name));
-        pb__strlcpy(rows[n].parent, pb__sq_col_text(st, 2), sizeof(rows[n].parent));
-        n++;
-    }
-    if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
-        rc = pb__sq_map_error(s, rc, "find object", err);
-        sqlite3_finalize(st);
-        return rc;
-    }
-    sqlite3_finalize(st);
-    return pb__ref_decide(kind, ref, rows, n, out, err);
-}
+const pb__admin_ops pb__sq_admin_ops = {&admin_sql_set, admin_exec, admin_rows, admin_check};
 
 /* Our own schema, and no organization of this --seed yet. */
 static int seed_check(sqlite_store *s, const pb_seed_opts *o, pb_err *err)

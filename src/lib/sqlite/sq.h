@@ -83,15 +83,7 @@ int pb__sq_init(pb_store *base, const pb_target *t, const pb_init_opts *o, pb_in
                 pb_err *err);
 int pb__sq_inspect(pb_store *base, pb_schema_info *out, pb_err *err);
 int pb__sq_set_paused(pb_store *base, bool paused, pb_err *err);
-int pb__sq_create(pb_store *base, pb_obj_kind kind, const char *id, const char *parent_id,
-                  const char *name, int64_t desired, const char *created_by, pb_err *err);
-int pb__sq_list(pb_store *base, pb_obj_kind kind, const char *parent_id, pb_obj_cb cb, void *arg,
-                pb_err *err);
-int pb__sq_remove(pb_store *base, const pb_target *t, pb_row_kind kind, const char *org_id,
-                  size_t *n_removed, pb_err *err);
-int pb__sq_admin_check(pb_store *base, const char *what, pb_err *err);
-int pb__sq_resolve(pb_store *base, pb_obj_kind kind, const char *ref, const pb_ref_scope *scope,
-                   char out[PB_UUID_LEN + 1], pb_err *err);
+extern const pb__admin_ops pb__sq_admin_ops;
 int pb__sq_seed(pb_store *base, const pb_target *t, const pb_seed_opts *o, pb_seed_result *res,
                 pb_err *err);
 
