@@ -178,24 +178,6 @@ int cmd_plan(cli_ctx *c, const cli_cmd *cmd, const app_args *a)
 
 /* ---- reconcile ---- */
 
-static void log_added(pb_row_kind kind, const char *org_id, const char *org_name, void *arg)
-{
-    (void)arg;
-    const char *what = kind == PB_ROW_MEMBER  ? "added organization membership"
-                       : kind == PB_ROW_GROUP ? "created prebuilds group"
-                                              : "added group membership";
-    app_log(APP_LOG_INFO, what, "organization_id", org_id, "organization_name", org_name, NULL);
-}
-
-static void log_retry(unsigned attempt, const pb_err *err, void *arg)
-{
-    (void)arg;
-    char n[16];
-    (void)snprintf(n, sizeof(n), "%u", attempt);
-    app_log(APP_LOG_WARN, "pass retried", "attempt", n, "cause", cli_retry_kind(err), "error",
-            err->msg, NULL);
-}
-
 static void print_json(const pb_report *r)
 {
     json_t *j = json_object();
@@ -245,7 +227,7 @@ int cmd_reconcile(cli_ctx *c, const cli_cmd *cmd, const app_args *a)
     int ex = cli_open(c, 0, &s);
     if (ex != 0)
         return ex;
-    pb_reconcile_opts o = {.dry_run = dry_run, .added = log_added, .retried = log_retry};
+    pb_reconcile_opts o = {.dry_run = dry_run, .added = cli_log_added, .retried = cli_log_retry};
     pb_report r;
     pb_report_init(&r);
     pb_err err;
@@ -273,11 +255,6 @@ int cmd_reconcile(cli_ctx *c, const cli_cmd *cmd, const app_args *a)
     pb_report_fini(&r);
     if (rc == 0)
         return APP_EXIT_OK;
-    ex = cli_fail(&err);
-    /* A pass that started and could not finish its writes is a partial failure, unless
-     * the cause has an exit code of its own (unreachable, no schema, refused, usage). */
-    if (rc == PB_ECONNECT || rc == PB_ENOSCHEMA || rc == PB_EPRIVILEGE || rc == PB_ENOUSER ||
-        rc == PB_EINVAL || rc == PB_EPAUSED || rc == PB_ESCHEMA)
-        return ex;
-    return APP_EXIT_PARTIAL;
+    (void)cli_fail(&err);
+    return cli_pass_exit_code(rc, &err);
 }

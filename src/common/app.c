@@ -63,6 +63,26 @@ int cli_fail(const pb_err *err)
     return ex;
 }
 
+int cli_pass_exit_code(int rc, const pb_err *err)
+{
+    if (rc == 0)
+        return APP_EXIT_OK;
+    if (strcmp(err->sqlstate, "25006") == 0)
+        return APP_EXIT_REFUSED;
+    switch (rc) {
+    case PB_ECONNECT:
+    case PB_ENOSCHEMA:
+    case PB_EPRIVILEGE:
+    case PB_ENOUSER:
+    case PB_EINVAL:
+    case PB_EPAUSED:
+    case PB_ESCHEMA:
+        return cli_exit_code(rc);
+    default:
+        return APP_EXIT_PARTIAL;
+    }
+}
+
 int cli_error(int exit_code, const char *fmt, ...)
 {
     char buf[1024];
@@ -148,4 +168,22 @@ const char *cli_retry_kind(const pb_err *err)
     if (err->code == PB_ECONNECT)
         return "connection";
     return "other";
+}
+
+void cli_log_added(pb_row_kind kind, const char *org_id, const char *org_name, void *arg)
+{
+    (void)arg;
+    const char *what = kind == PB_ROW_MEMBER  ? "added organization membership"
+                       : kind == PB_ROW_GROUP ? "created prebuilds group"
+                                              : "added group membership";
+    app_log(APP_LOG_INFO, what, "organization_id", org_id, "organization_name", org_name, NULL);
+}
+
+void cli_log_retry(unsigned attempt, const pb_err *err, void *arg)
+{
+    (void)arg;
+    char n[16];
+    (void)snprintf(n, sizeof(n), "%u", attempt);
+    app_log(APP_LOG_WARN, "pass retried", "attempt", n, "cause", cli_retry_kind(err), "error",
+            err->msg, NULL);
 }

@@ -29,6 +29,10 @@ typedef struct cli_ctx {
 /* Print err as one line on stderr and return the matching exit code. */
 int cli_fail(const pb_err *err);
 int cli_exit_code(int code);
+/* The exit code of a pass (reconcile, run --once): 0, or for a failure its cause's own code
+ * when it has one (unavailable, refused, usage, paused; a read-only server is a refusal),
+ * else APP_EXIT_PARTIAL: the pass started and could not finish its writes. */
+int cli_pass_exit_code(int rc, const pb_err *err);
 /* One error line; returns `exit_code`. */
 int cli_error(int exit_code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* One usage error line naming the command ("prebuilds org create: ..."; NULL: none) and
@@ -46,5 +50,10 @@ int cli_open(cli_ctx *c, unsigned flags, pb_store **out);
 /* What a retried attempt waited for, as a metric label and log field: lock_timeout,
  * deadlock, serialization, vanished (a row we referenced went away), connection, other. */
 const char *cli_retry_kind(const pb_err *err);
+
+/* The library's callbacks of a pass, logged the same way by every command: a row added
+ * (info) and a retried attempt (warn, with its cause). `arg` is unused. */
+void cli_log_added(pb_row_kind kind, const char *org_id, const char *org_name, void *arg);
+void cli_log_retry(unsigned attempt, const pb_err *err, void *arg);
 
 #endif

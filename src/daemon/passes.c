@@ -11,24 +11,12 @@
 #include "log.h"
 #include "loop.h"
 
-static void log_added(pb_row_kind kind, const char *org_id, const char *org_name, void *arg)
-{
-    (void)arg;
-    const char *what = kind == PB_ROW_MEMBER  ? "added organization membership"
-                       : kind == PB_ROW_GROUP ? "created prebuilds group"
-                                              : "added group membership";
-    app_log(APP_LOG_INFO, what, "organization_id", org_id, "organization_name", org_name, NULL);
-}
-
 /* A retried attempt is news: what it waited for, logged and counted. */
 static void log_retry(unsigned attempt, const pb_err *err, void *arg)
 {
     dmn_daemon *d = arg;
-    const char *cause = cli_retry_kind(err);
-    char n[16];
-    (void)snprintf(n, sizeof(n), "%u", attempt);
-    dmn_metrics_retry(d->metrics, cause);
-    app_log(APP_LOG_WARN, "pass retried", "attempt", n, "cause", cause, "error", err->msg, NULL);
+    dmn_metrics_retry(d->metrics, cli_retry_kind(err));
+    cli_log_retry(attempt, err, NULL);
 }
 
 static double unix_now(void)
@@ -36,18 +24,6 @@ static double unix_now(void)
     struct timespec ts;
     (void)clock_gettime(CLOCK_REALTIME, &ts);
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static int once_exit_code(int rc, const pb_err *err)
-{
-    if (rc == 0)
-        return APP_EXIT_OK;
-    if (strcmp(err->sqlstate, "25006") == 0)
-        return APP_EXIT_REFUSED; /* a read-only server: a refusal, as for reconcile */
-    if (rc == PB_ECONNECT || rc == PB_ENOSCHEMA || rc == PB_EPRIVILEGE || rc == PB_ENOUSER ||
-        rc == PB_EINVAL || rc == PB_EPAUSED)
-        return cli_exit_code(rc);
-    return APP_EXIT_PARTIAL;
 }
 
 /* The platform's pause switch and the prebuilds user are states, not errors to repeat:
@@ -207,7 +183,7 @@ void dmn_run_pass(dmn_daemon *d, bool full)
         goto out;
     pb_reconcile_opts o = {.org_ids = ids,
                            .n_org_ids = n_ids,
-                           .added = log_added,
+                           .added = cli_log_added,
                            .retried = log_retry,
                            .retried_arg = d};
     bool led = true;
@@ -230,7 +206,7 @@ void dmn_run_pass(dmn_daemon *d, bool full)
         dmn_enter(d, DS_LEADER, NULL); /* transaction pooling: this pass held the lock */
     report(d, rc, &r, &err, full);
     if (d->once)
-        d->once_exit = once_exit_code(rc, &err);
+        d->once_exit = cli_pass_exit_code(rc, &err);
 out:
     pb_report_fini(&r);
     free(ids);

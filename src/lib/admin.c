@@ -37,7 +37,7 @@ int pb__admin_create(pb_store *s, pb_obj_kind kind, const char *id, const char *
     int64_t changes = 0;
     bool missing_ref = false;
     rc = s->vt->admin->exec(s, &s->vt->admin->sql->create[kind], params, &changes, &missing_ref,
-                           what, err);
+                            what, err);
     if (rc == 0 && changes == 0) /* only a version, which takes its row from its template */
         rc = pb__err_set(err, PB_ENOTFOUND, "%s: template %s not found", what, parent_id);
     if (rc == PB_ECONFLICT && err != NULL)
@@ -71,8 +71,7 @@ int pb__admin_list(pb_store *s, pb_obj_kind kind, const char *parent_id, pb_obj_
 int pb__admin_remove(pb_store *s, const pb_target *t, pb_row_kind kind, const char *org_id,
                      size_t *n_removed, pb_err *err)
 {
-    const pb__stmt *q = kind == PB_ROW_MEMBER || kind == PB_ROW_GROUP ||
-                                kind == PB_ROW_GROUP_MEMBER
+    const pb__stmt *q = kind == PB_ROW_MEMBER || kind == PB_ROW_GROUP || kind == PB_ROW_GROUP_MEMBER
                             ? s->vt->admin->sql->remove[kind]
                             : NULL;
     if (q == NULL)
@@ -113,6 +112,6 @@ int pb__admin_resolve(pb_store *s, pb_obj_kind kind, const char *ref, const pb_r
     const char *params[3] = {ref, scope->org_id, scope->template_id};
     resolve_ctx c = {.n = 0};
     int rc = s->vt->admin->rows(s, &s->vt->admin->sql->resolve[kind], params, resolve_row, &c,
-                               "find object", err);
+                                "find object", err);
     return rc != 0 ? rc : pb__ref_decide(kind, ref, c.rows, c.n, out, err);
 }

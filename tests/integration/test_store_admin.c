@@ -51,8 +51,7 @@ static void test_create_and_list(void **state)
                      0);
     assert_int_equal(pb_store_create(f->s, PB_OBJ_VERSION, VER, TPL, "v1", -1, t.user_id, &e), 0);
     assert_int_equal(pb_store_create(f->s, PB_OBJ_PRESET, PRESET, VER, "small", 2, NULL, &e), 0);
-    static const pb_obj_kind kinds[] = {PB_OBJ_ORG, PB_OBJ_TEMPLATE, PB_OBJ_VERSION,
-                                        PB_OBJ_PRESET};
+    static const pb_obj_kind kinds[] = {PB_OBJ_ORG, PB_OBJ_TEMPLATE, PB_OBJ_VERSION, PB_OBJ_PRESET};
     static const char *const ids[] = {ORG, TPL, VER, PRESET};
     for (int i = 0; i < 4; i++) {
         seen s = {0};
@@ -146,9 +145,8 @@ static void test_resolve(void **state)
     assert_string_equal(out, ORG);
     assert_int_equal(pb_store_create(f->s, PB_OBJ_TEMPLATE, TPL, ORG, "docker", -1, t.user_id, &e),
                      0);
-    assert_int_equal(pb_store_create(f->s, PB_OBJ_TEMPLATE,
-                                     "0b000000-0000-4000-8000-000000000002", NOWHERE, "Docker", -1,
-                                     t.user_id, &e),
+    assert_int_equal(pb_store_create(f->s, PB_OBJ_TEMPLATE, "0b000000-0000-4000-8000-000000000002",
+                                     NOWHERE, "Docker", -1, t.user_id, &e),
                      0);
     assert_int_equal(pb_store_resolve(f->s, PB_OBJ_TEMPLATE, "docker", NULL, out, &e),
                      PB_ECONFLICT);
@@ -156,8 +154,7 @@ static void test_resolve(void **state)
     pb_ref_scope scope = {.org_id = ORG};
     assert_int_equal(pb_store_resolve(f->s, PB_OBJ_TEMPLATE, "docker", &scope, out, &e), 0);
     assert_string_equal(out, TPL);
-    assert_int_equal(pb_store_resolve(f->s, PB_OBJ_VERSION, "nope", NULL, out, &e),
-                     PB_ENOTFOUND);
+    assert_int_equal(pb_store_resolve(f->s, PB_OBJ_VERSION, "nope", NULL, out, &e), PB_ENOTFOUND);
 }
 
 int main(void)
