@@ -58,6 +58,18 @@ printf 'not a database\n' >"$H"
 expect_exit 5 -- "$PB" --db "sqlite:$H" init
 expect_contains "$ERR" "is not an SQLite database"
 expect_exit 5 -- "$PB" --db "sqlite:$H" status
+# a pass refused before it started exits as the refusal, one-shot or daemon alike
+for args in "reconcile" "run --once --metrics-addr off"; do
+    for db in "$G" "$H"; do
+        # shellcheck disable=SC2086
+        expect_exit 5 -- "$PB" --db "sqlite:$db" $args
+    done
+    expect_contains "$ERR" "is not an SQLite database"
+done
+expect_exit 5 -- "$PB" --db "sqlite:$G" status
+expect_contains "$ERR" "belongs to another application (application_id 12345)"
+expect_lines "$ERR" 1
+expect_eq "another application's file: still unchanged" "$(digest "$G")" "$BEFORE"
 expect_eq "a text file: unchanged" "$(cat "$H")" "not a database"
 
 # ---- SQLite: the platform's tables, made by someone else (no version, no mark)

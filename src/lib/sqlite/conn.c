@@ -101,8 +101,10 @@ int pb__sq_stmt_get(sqlite_store *s, int id, sqlite3_stmt **out, pb_err *err)
     if (s->stmts[id] == NULL) {
         int rc = sqlite3_prepare_v3(s->db, pb__sq_stmt_sql[id], -1, SQLITE_PREPARE_PERSISTENT,
                                     &s->stmts[id], NULL);
-        if (rc != SQLITE_OK)
-            return pb__sq_map_error(s, rc, "prepare statement", err);
+        if (rc != SQLITE_OK) {
+            rc = pb__sq_map_error(s, rc, "prepare statement", err);
+            return rc == PB_ENOSCHEMA ? pb__sq_explain_missing(s, err) : rc;
+        }
     }
     *out = s->stmts[id];
     return 0;

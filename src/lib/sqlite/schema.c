@@ -71,6 +71,19 @@ static bool is_empty(const sq_look *l)
     return l->app_id == 0 && l->version == 0 && l->n_tables == 0;
 }
 
+int pb__sq_explain_missing(sqlite_store *s, pb_err *err)
+{
+    sq_look l;
+    pb_err quiet;
+    if (err == NULL || err->code != PB_ENOSCHEMA || look(s, &l, &quiet) != 0 || l.app_id == 0 ||
+        l.app_id == PB__SQ_APP_ID)
+        return err != NULL ? err->code : PB_ENOSCHEMA;
+    return pb__err_set(err, PB_ESCHEMA,
+                       "%s belongs to another application (application_id %d); prebuilds "
+                       "neither reads nor changes it",
+                       s->path, l.app_id);
+}
+
 /* May init create or migrate our schema in this file? */
 static int may_init(sqlite_store *s, const sq_look *l, bool add_to_existing, pb_err *err)
 {

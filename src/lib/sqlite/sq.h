@@ -60,6 +60,10 @@ int pb__sq_map_error(sqlite_store *s, int rc, const char *what, pb_err *err);
 /* 0 when the file is prebuilds' own; PB_ENOSCHEMA when it is empty, PB_ESCHEMA when it is
  * someone else's (schema.c). `what` names the refused call. */
 int pb__sq_require_own(sqlite_store *s, const char *what, pb_err *err);
+/* A statement found no table of ours (err says PB_ENOSCHEMA): when the file is another
+ * application's (its application_id), that is the error instead, a refusal (PB_ESCHEMA)
+ * rather than advice to run init, which would refuse too. Returns err's code. */
+int pb__sq_explain_missing(sqlite_store *s, pb_err *err);
 /* The cached statement `id`, prepared on first use and reset/cleared for reuse. */
 int pb__sq_stmt_get(sqlite_store *s, int id, sqlite3_stmt **out, pb_err *err);
 void pb__sq_stmt_done(sqlite3_stmt *st);
