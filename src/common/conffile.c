@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "grow.h"
 #include "config.h"
 
 /* ---- the file ---- */
@@ -13,7 +14,7 @@
 static int add_entry(app_conf_file *f, const char *key, size_t key_len, const char *value,
                      size_t value_len, unsigned line)
 {
-    app_conf_entry *e = realloc(f->entries, (f->n + 1) * sizeof(*e));
+    app_conf_entry *e = app_grow(f->entries, &f->cap, f->n + 1, sizeof(*e));
     if (e == NULL)
         return -1;
     f->entries = e;

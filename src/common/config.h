@@ -25,7 +25,7 @@ typedef struct app_conf_entry {
 
 typedef struct app_conf_file {
     app_conf_entry *entries; /* owned */
-    size_t n;
+    size_t n, cap;
 } app_conf_file;
 
 #define APP_CONF_FILE_MAX (64 * 1024)

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <wchar.h>
 
+#include "grow.h"
 #include "output.h"
 #include "prebuilds/parse.h"
 
@@ -194,14 +195,10 @@ int app_table_init(app_table *t, size_t n_cols, const char *const *headers)
 
 int app_table_add(app_table *t, const char *const *row)
 {
-    if (t->n_rows == t->cap) {
-        size_t cap = t->cap == 0 ? 16 : t->cap * 2;
-        char **cells = realloc(t->cells, cap * t->n_cols * sizeof(*cells));
-        if (cells == NULL)
-            return -1;
-        t->cells = cells;
-        t->cap = cap;
-    }
+    char **cells = app_grow(t->cells, &t->cap, t->n_rows + 1, t->n_cols * sizeof(*cells));
+    if (cells == NULL)
+        return -1;
+    t->cells = cells;
     char **dst = &t->cells[t->n_rows * t->n_cols];
     for (size_t c = 0; c < t->n_cols; c++) {
         dst[c] = app_escape_term(row[c] == NULL ? "" : row[c]);

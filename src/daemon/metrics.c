@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "grow.h"
 #include "metrics.h"
 
 static const double buckets[] = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
@@ -231,14 +232,12 @@ __attribute__((format(printf, 2, 3))) static void put(text *t, const char *fmt, 
             t->len += (size_t)n;
             return;
         }
-        size_t cap = (t->cap + (size_t)n + 1) * 2;
-        char *b = realloc(t->buf, cap);
+        char *b = app_grow(t->buf, &t->cap, t->len + (size_t)n + 1, 1);
         if (b == NULL) {
             t->failed = true;
             return;
         }
         t->buf = b;
-        t->cap = cap;
     }
 }
 

@@ -1,5 +1,6 @@
 /* The one allocation hook of the library. Tests call pb__alloc_fail_at(N) to make the
  * N-th allocation fail and prove that every path handles out-of-memory cleanly. */
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -64,4 +65,19 @@ char *pb__strdup(const char *s)
 void pb__free(void *p)
 {
     free(p);
+}
+
+void *pb__grow(void *p, size_t *cap, size_t need, size_t size)
+{
+    if (need <= *cap)
+        return p;
+    size_t n = *cap < 16 ? 16 : *cap;
+    while (n < need && n <= SIZE_MAX / 2)
+        n *= 2;
+    if (n < need || size == 0 || n > SIZE_MAX / size)
+        return NULL;
+    void *q = pb__realloc(p, n * size);
+    if (q != NULL)
+        *cap = n;
+    return q;
 }

@@ -23,6 +23,11 @@ void pb__alloc_fail_at(unsigned long n);
 /* Whether the failure set by pb__alloc_fail_at has happened yet. */
 bool pb__alloc_failed(void);
 
+/* The library's one helper for growable arrays: room for `need` elements of `size` bytes
+ * in p of capacity *cap, the capacity doubling from 16 (src/common/grow.h is the
+ * application's twin). The array or NULL (out of memory, overflow; p then intact). */
+void *pb__grow(void *p, size_t *cap, size_t need, size_t size);
+
 /* Fill err (may be NULL) with code and a printf-style one-line message; returns code. */
 int pb__err_set(pb_err *err, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 

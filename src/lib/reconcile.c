@@ -26,7 +26,11 @@ void pb_report_fini(pb_report *r)
 
 static void report_error(pb_report *r, const char *msg)
 {
-    char **errors = pb__realloc(r->errors, (r->n_errors + 1) * sizeof(*errors));
+    /* the capacity follows from the count (pb_report keeps none): 16, then powers of two */
+    size_t cap = r->n_errors == 0 ? 0 : 16;
+    while (cap < r->n_errors)
+        cap *= 2;
+    char **errors = pb__grow(r->errors, &cap, r->n_errors + 1, sizeof(*errors));
     if (errors == NULL)
         return; /* the pass still fails with its code; the list is best effort */
     r->errors = errors;
