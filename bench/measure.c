@@ -38,13 +38,6 @@
 static const char ref_pg[] = REF_SQL("$1::uuid", "$2::text");
 static const char ref_sq[] = REF_SQL("?1", "?2");
 
-double bench_now_ms(void)
-{
-    struct timespec ts;
-    (void)clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
-}
-
 static int cmp_double(const void *a, const void *b)
 {
     double x = *(const double *)a, y = *(const double *)b;
