@@ -68,6 +68,8 @@ typedef struct dmn_daemon {
 
 /* Set by the signal handlers (daemon.c) and around a pass (passes.c), so that SIGTERM can
  * cancel the statement in flight. */
+/* The read end of the signals' self-pipe (signals.c). */
+int dmn_signal_fd(void);
 extern volatile sig_atomic_t dmn_in_pass, dmn_stop_requested;
 extern pb_store *volatile dmn_pass_store;
 
