@@ -87,3 +87,162 @@ int pb_plan_org_ids(const pb_plan *p, pb_row_kind kind, const char ***out, size_
     *n_out = n;
     return 0;
 }
+
+/* ---- the plan as the writes take it (internal.h) ---- */
+
+void pb__wplan_init(pb__wplan *p)
+{
+    memset(p, 0, sizeof(*p));
+}
+
+void pb__wplan_fini(pb__wplan *p)
+{
+    if (p == NULL)
+        return;
+    pb__free(p->e);
+    pb__free(p->names);
+    memset(p, 0, sizeof(*p));
+}
+
+static int hexval(int c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    c |= 0x20;
+    return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+}
+
+int pb__uuid_bin(const char *text, uint8_t out[16])
+{
+    size_t j = 0;
+    for (size_t i = 0; i < PB_UUID_LEN; i++) {
+        if (i == 8 || i == 13 || i == 18 || i == 23) {
+            if (text[i] != '-')
+                return -1;
+            continue;
+        }
+        int hi = hexval((unsigned char)text[i]);
+        int lo = hi < 0 ? -1 : hexval((unsigned char)text[i + 1]);
+        if (lo < 0)
+            return -1;
+        out[j++] = (uint8_t)(hi << 4 | lo);
+        i++;
+    }
+    return text[PB_UUID_LEN] == '\0' ? 0 : -1;
+}
+
+void pb__uuid_format(const uint8_t id[16], char out[PB_UUID_LEN + 1])
+{
+    static const char hex[] = "0123456789abcdef";
+    size_t o = 0;
+    for (size_t i = 0; i < 16; i++) {
+        if (i == 4 || i == 6 || i == 8 || i == 10)
+            out[o++] = '-';
+        out[o++] = hex[id[i] >> 4];
+        out[o++] = hex[id[i] & 15];
+    }
+    out[o] = '\0';
+}
+
+int pb__row_kind_index(pb_row_kind kind)
+{
+    return kind == PB_ROW_MEMBER ? 0 : kind == PB_ROW_GROUP ? 1 : 2;
+}
+
+static int wplan_push(pb__wplan *p, const char *org_id, unsigned kinds, const char *name)
+{
+    if (p->n == p->cap) {
+        size_t cap = p->cap == 0 ? 64 : p->cap * 2;
+        pb__wentry *e = pb__realloc(p->e, cap * sizeof(*e));
+        if (e == NULL)
+            return PB_ENOMEM;
+        p->e = e;
+        p->cap = cap;
+    }
+    pb__wentry *e = &p->e[p->n];
+    memset(e, 0, sizeof(*e));
+    if (name != NULL) {
+        size_t len = strlen(name) + 1;
+        if (p->names_len + len > UINT32_MAX)
+            return PB_ENOMEM;
+        if (p->names_len + len > p->names_cap) {
+            size_t cap = p->names_cap == 0 ? 1024 : p->names_cap;
+            while (cap < p->names_len + len)
+                cap *= 2;
+            char *names = pb__realloc(p->names, cap);
+            if (names == NULL)
+                return PB_ENOMEM;
+            p->names = names;
+            p->names_cap = cap;
+        }
+        memcpy(p->names + p->names_len, name, len);
+        e->name = (uint32_t)p->names_len;
+        p->names_len += len;
+    }
+    /* An id that is not in its canonical form is refused by the writes, as pb_store_apply
+     * refuses it, before any statement: the first one is kept for the message. */
+    char canon[PB_UUID_LEN + 1];
+    if (pb_uuid_parse(org_id, canon, NULL, NULL) != 0 || strcmp(canon, org_id) != 0 ||
+        pb__uuid_bin(org_id, e->id) != 0) {
+        if (p->bad_id[0] == '\0')
+            pb__strlcpy(p->bad_id, org_id, sizeof(p->bad_id));
+    }
+    e->kinds = (uint8_t)kinds;
+    p->n++;
+    for (int k = 0; k < 3; k++)
+        if (kinds & (1u << k))
+            p->n_kind[k]++;
+    return 0;
+}
+
+int pb__wplan_add(pb__wplan *p, const pb_status_row *row)
+{
+    p->n_considered++;
+    unsigned needs = pb_plan_needs(row);
+    if (needs == 0)
+        return 0;
+    return wplan_push(p, row->org_id, needs, row->org_name == NULL ? "" : row->org_name);
+}
+
+int pb__wplan_add_id(pb__wplan *p, const char *org_id, unsigned kinds)
+{
+    return wplan_push(p, org_id, kinds, NULL);
+}
+
+static int cmp_entry(const void *a, const void *b)
+{
+    return memcmp(((const pb__wentry *)a)->id, ((const pb__wentry *)b)->id, 16);
+}
+
+void pb__wplan_sort(pb__wplan *p)
+{
+    if (p->n == 0)
+        return;
+    qsort(p->e, p->n, sizeof(*p->e), cmp_entry);
+    size_t out = 0;
+    for (size_t i = 1; i < p->n; i++) {
+        if (memcmp(p->e[i].id, p->e[out].id, 16) == 0) {
+            p->e[out].kinds |= p->e[i].kinds;
+            continue;
+        }
+        p->e[++out] = p->e[i];
+    }
+    p->n = out + 1;
+    memset(p->n_kind, 0, sizeof(p->n_kind));
+    for (size_t i = 0; i < p->n; i++)
+        for (int k = 0; k < 3; k++)
+            if (p->e[i].kinds & (1u << k))
+                p->n_kind[k]++;
+}
+
+pb__wentry *pb__wplan_find(const pb__wplan *p, size_t from, size_t to, const char *org_id)
+{
+    pb__wentry key;
+    if (org_id == NULL || strlen(org_id) != PB_UUID_LEN || pb__uuid_bin(org_id, key.id) != 0)
+        return NULL;
+    if (to > p->n)
+        to = p->n;
+    if (from >= to)
+        return NULL;
+    return bsearch(&key, p->e + from, to - from, sizeof(key), cmp_entry);
+}

@@ -336,7 +336,7 @@ static int pb__sq_session(pb_store *base, const pb_session_opts *o, bool try_onl
 static const struct pb_store_vtable sqlite_vt = {
     .close = pb__sq_close,
     .status = status_checked,
-    .apply = pb__sq_apply,
+    .write = pb__sq_write,
     .init = pb__sq_init,
     .create = pb__sq_create,
     .list = pb__sq_list,

@@ -147,40 +147,34 @@ int pb__sq_status(pb_store *base, const pb_target *t, const char *const *ids, si
     return rc;
 }
 
-/* The three id lists as one blob of 37-byte entries: the id's text, then its kind bits as a
- * digit. The lists are sorted (the lock order) and merged, so an organization missing all
- * three rows is held once, in a tenth of what three JSON arrays of it take. */
-static char *id_list(const pb_write_set *w, size_t *len)
+/* The plan is written in chunks of this many organizations, all in the one transaction:
+ * what a chunk's statements hold (the list, the index SQLite builds over it, the rows
+ * RETURNING gathers before the first is stepped out) stays bounded whatever the drift, and
+ * SQLite, in process, pays no round trip per chunk. */
+#define CHUNK 4096
+
+/* One chunk of the plan as one blob of 37-byte entries: the id's text, then its kind bits
+ * as a digit. */
+static size_t chunk_list(const pb__wplan *p, size_t from, size_t to, char *out)
 {
-    const char *const *lists[3] = {w->member_orgs, w->group_orgs, w->group_member_orgs};
-    size_t n[3] = {w->n_member_orgs, w->n_group_orgs, w->n_group_member_orgs}, at[3] = {0};
-    char *out = pb__malloc((n[0] + n[1] + n[2]) * 37 + 1);
-    if (out == NULL)
-        return NULL;
-    *len = 0;
-    for (;;) {
-        const char *least = NULL;
-        for (int k = 0; k < 3; k++)
-            if (at[k] < n[k] && (least == NULL || strcmp(lists[k][at[k]], least) < 0))
-                least = lists[k][at[k]];
-        if (least == NULL)
-            break;
-        unsigned kinds = 0;
-        for (int k = 0; k < 3; k++)
-            if (at[k] < n[k] && strcmp(lists[k][at[k]], least) == 0) {
-                kinds |= 1u << k;
-                at[k]++;
-            }
-        memcpy(out + *len, least, 36);
-        out[*len + 36] = (char)('0' + kinds);
-        *len += 37;
+    size_t len = 0;
+    for (size_t i = from; i < to; i++) {
+        pb__uuid_format(p->e[i].id, out + len);
+        out[len + 36] = (char)('0' + p->e[i].kinds);
+        len += 37;
     }
-    return out;
+    return len;
 }
 
-/* Run one of the INSERT ... RETURNING organization_id statements. */
-static int run_insert(sqlite_store *s, int id, const pb_target *t, const char *list,
-                      size_t list_len, pb_row_kind kind, pb_added_cb added, void *added_arg,
+typedef struct chunk {
+    pb__wplan *plan;
+    size_t from, to;
+    const char *list;
+    size_t len;
+} chunk;
+
+/* Run one of the INSERT ... RETURNING organization_id statements over one chunk. */
+static int run_insert(sqlite_store *s, int id, const pb_target *t, const chunk *c, pb_row_kind kind,
                       size_t *n_added, const char *what, pb_err *err)
 {
     sqlite3_stmt *st = NULL;
@@ -190,7 +184,7 @@ static int run_insert(sqlite_store *s, int id, const pb_target *t, const char *l
     (void)sqlite3_bind_text(st, 1, t->user_id, -1, SQLITE_STATIC);
     (void)sqlite3_bind_text(st, 2, t->group_name, -1, SQLITE_STATIC);
     (void)sqlite3_bind_text(st, 3, t->group_display_name, -1, SQLITE_STATIC);
-    (void)sqlite3_bind_blob(st, 4, list, (int)list_len, SQLITE_STATIC);
+    (void)sqlite3_bind_blob(st, 4, c->list, (int)c->len, SQLITE_STATIC);
     pb__sq_count_statement(s);
     for (;;) {
         int step = sqlite3_step(st);
@@ -201,40 +195,57 @@ static int run_insert(sqlite_store *s, int id, const pb_target *t, const char *l
             break;
         }
         (*n_added)++;
-        if (added != NULL)
-            added(kind, pb__sq_col_text(st, 0), added_arg);
+        pb__wentry *e = pb__wplan_find(c->plan, c->from, c->to, pb__sq_col_text(st, 0));
+        if (e != NULL)
+            e->added |= (uint8_t)kind;
     }
     pb__sq_stmt_done(st);
     return rc;
 }
 
-int pb__sq_apply(pb_store *base, const pb_target *t, const pb_write_set *w, pb_added_cb added,
-                 void *added_arg, pb_write_result *res, pb_err *err)
+/* The kinds the entries [from, to) miss. */
+static unsigned chunk_kinds(const pb__wplan *p, size_t from, size_t to)
+{
+    unsigned kinds = 0;
+    for (size_t i = from; i < to; i++)
+        kinds |= p->e[i].kinds;
+    return kinds;
+}
+
+int pb__sq_write(pb_store *base, const pb_target *t, pb__wplan *p, pb_write_result *res,
+                 pb_err *err)
 {
     sqlite_store *s = (sqlite_store *)base;
     bool in_tx = false;
     int rc;
-    size_t len = 0;
-    char *list = id_list(w, &len);
-    if (list == NULL || len > INT_MAX) {
+    char *list = pb__malloc((p->n < CHUNK ? p->n : CHUNK) * 37 + 1);
+    if (list == NULL) {
         rc = pb__err_set(err, PB_ENOMEM, "apply: out of memory");
         goto out;
     }
     if ((rc = pb__sq_exec_simple(s, ST_BEGIN, "begin write transaction", err)) != 0)
         goto out;
     in_tx = true;
-    if (w->n_member_orgs > 0 &&
-        (rc = run_insert(s, ST_INS_MEMBER, t, list, len, PB_ROW_MEMBER, added, added_arg,
-                         &res->memberships_added, "insert organization memberships", err)) != 0)
-        goto out;
-    if (w->n_group_orgs > 0 &&
-        (rc = run_insert(s, ST_INS_GROUP, t, list, len, PB_ROW_GROUP, added, added_arg,
-                         &res->groups_created, "insert groups", err)) != 0)
-        goto out;
-    if (w->n_group_member_orgs > 0 &&
-        (rc =
-             run_insert(s, ST_INS_GROUP_MEMBER, t, list, len, PB_ROW_GROUP_MEMBER, added, added_arg,
-                        &res->group_memberships_added, "insert group memberships", err)) != 0)
+    /* Chunk by chunk in id order, each chunk's three inserts in the order one statement of
+     * each would run them: a chunk's groups exist before its group memberships look them up. */
+    for (size_t from = 0; from < p->n && rc == 0; from += CHUNK) {
+        size_t to = p->n - from < CHUNK ? p->n : from + CHUNK;
+        chunk c = {p, from, to, list, chunk_list(p, from, to, list)};
+        unsigned kinds = chunk_kinds(p, from, to);
+        if ((kinds & PB_ROW_MEMBER) &&
+            (rc = run_insert(s, ST_INS_MEMBER, t, &c, PB_ROW_MEMBER, &res->memberships_added,
+                             "insert organization memberships", err)) != 0)
+            break;
+        if ((kinds & PB_ROW_GROUP) &&
+            (rc = run_insert(s, ST_INS_GROUP, t, &c, PB_ROW_GROUP, &res->groups_created,
+                             "insert groups", err)) != 0)
+            break;
+        if ((kinds & PB_ROW_GROUP_MEMBER) &&
+            (rc = run_insert(s, ST_INS_GROUP_MEMBER, t, &c, PB_ROW_GROUP_MEMBER,
+                             &res->group_memberships_added, "insert group memberships", err)) != 0)
+            break;
+    }
+    if (rc != 0)
         goto out;
     if ((rc = pb__sq_exec_simple(s, ST_COMMIT, "commit write transaction", err)) != 0)
         goto out;
