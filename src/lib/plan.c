@@ -99,7 +99,9 @@ void pb__wplan_fini(pb__wplan *p)
 {
     if (p == NULL)
         return;
-    pb__free(p->e);
+    pb__free(p->wire);
+    pb__free(p->name);
+    pb__free(p->added);
     pb__free(p->names);
     memset(p, 0, sizeof(*p));
 }
@@ -149,18 +151,33 @@ int pb__row_kind_index(pb_row_kind kind)
     return kind == PB_ROW_MEMBER ? 0 : kind == PB_ROW_GROUP ? 1 : 2;
 }
 
+static int wplan_grow(pb__wplan *p)
+{
+    size_t cap = p->cap == 0 ? 64 : p->cap * 2;
+    uint8_t *wire = pb__realloc(p->wire, cap * PB__WENTRY);
+    if (wire == NULL)
+        return PB_ENOMEM;
+    p->wire = wire;
+    uint32_t *name = pb__realloc(p->name, cap * sizeof(*name));
+    if (name == NULL)
+        return PB_ENOMEM;
+    p->name = name;
+    uint8_t *added = pb__realloc(p->added, cap);
+    if (added == NULL)
+        return PB_ENOMEM;
+    p->added = added;
+    p->cap = cap;
+    return 0;
+}
+
 static int wplan_push(pb__wplan *p, const char *org_id, unsigned kinds, const char *name)
 {
-    if (p->n == p->cap) {
-        size_t cap = p->cap == 0 ? 64 : p->cap * 2;
-        pb__wentry *e = pb__realloc(p->e, cap * sizeof(*e));
-        if (e == NULL)
-            return PB_ENOMEM;
-        p->e = e;
-        p->cap = cap;
-    }
-    pb__wentry *e = &p->e[p->n];
-    memset(e, 0, sizeof(*e));
+    if (p->n == p->cap && wplan_grow(p) != 0)
+        return PB_ENOMEM;
+    uint8_t *w = p->wire + p->n * PB__WENTRY;
+    memset(w, 0, PB__WENTRY);
+    p->name[p->n] = 0;
+    p->added[p->n] = 0;
     if (name != NULL) {
         size_t len = strlen(name) + 1;
         if (p->names_len + len > UINT32_MAX)
@@ -176,18 +193,18 @@ static int wplan_push(pb__wplan *p, const char *org_id, unsigned kinds, const ch
             p->names_cap = cap;
         }
         memcpy(p->names + p->names_len, name, len);
-        e->name = (uint32_t)p->names_len;
+        p->name[p->n] = (uint32_t)p->names_len;
         p->names_len += len;
     }
     /* An id that is not in its canonical form is refused by the writes, as pb_store_apply
      * refuses it, before any statement: the first one is kept for the message. */
     char canon[PB_UUID_LEN + 1];
     if (pb_uuid_parse(org_id, canon, NULL, NULL) != 0 || strcmp(canon, org_id) != 0 ||
-        pb__uuid_bin(org_id, e->id) != 0) {
+        pb__uuid_bin(org_id, w) != 0) {
         if (p->bad_id[0] == '\0')
             pb__strlcpy(p->bad_id, org_id, sizeof(p->bad_id));
     }
-    e->kinds = (uint8_t)kinds;
+    w[16] = (uint8_t)kinds;
     p->n++;
     for (int k = 0; k < 3; k++)
         if (kinds & (1u << k))
@@ -209,40 +226,93 @@ int pb__wplan_add_id(pb__wplan *p, const char *org_id, unsigned kinds)
     return wplan_push(p, org_id, kinds, NULL);
 }
 
-static int cmp_entry(const void *a, const void *b)
+static int cmp_at(const pb__wplan *p, size_t i, size_t j)
 {
-    return memcmp(((const pb__wentry *)a)->id, ((const pb__wentry *)b)->id, 16);
+    return memcmp(p->wire + i * PB__WENTRY, p->wire + j * PB__WENTRY, 16);
 }
 
+static void swap_at(pb__wplan *p, size_t i, size_t j)
+{
+    uint8_t w[PB__WENTRY];
+    memcpy(w, p->wire + i * PB__WENTRY, PB__WENTRY);
+    memcpy(p->wire + i * PB__WENTRY, p->wire + j * PB__WENTRY, PB__WENTRY);
+    memcpy(p->wire + j * PB__WENTRY, w, PB__WENTRY);
+    uint32_t name = p->name[i];
+    p->name[i] = p->name[j];
+    p->name[j] = name;
+    uint8_t added = p->added[i];
+    p->added[i] = p->added[j];
+    p->added[j] = added;
+}
+
+static void sift_down(pb__wplan *p, size_t root, size_t n)
+{
+    for (;;) {
+        size_t child = 2 * root + 1;
+        if (child >= n)
+            return;
+        if (child + 1 < n && cmp_at(p, child, child + 1) < 0)
+            child++;
+        if (cmp_at(p, root, child) >= 0)
+            return;
+        swap_at(p, root, child);
+        root = child;
+    }
+}
+
+/* Heapsort: in place, so sorting 100,000 entries allocates nothing (glibc's qsort takes a
+ * scratch copy of the whole array), and O(n log n) whatever the order the status gave. */
 void pb__wplan_sort(pb__wplan *p)
 {
-    if (p->n == 0)
+    if (p->n < 2)
         return;
-    qsort(p->e, p->n, sizeof(*p->e), cmp_entry);
+    size_t sorted = 1;
+    while (sorted < p->n && cmp_at(p, sorted - 1, sorted) < 0)
+        sorted++;
+    if (sorted < p->n) { /* SQLite's status reads them in id order already */
+        for (size_t i = p->n / 2; i-- > 0;)
+            sift_down(p, i, p->n);
+        for (size_t end = p->n - 1; end > 0; end--) {
+            swap_at(p, 0, end);
+            sift_down(p, 0, end);
+        }
+    }
     size_t out = 0;
     for (size_t i = 1; i < p->n; i++) {
-        if (memcmp(p->e[i].id, p->e[out].id, 16) == 0) {
-            p->e[out].kinds |= p->e[i].kinds;
+        if (cmp_at(p, i, out) == 0) {
+            p->wire[out * PB__WENTRY + 16] |= p->wire[i * PB__WENTRY + 16];
             continue;
         }
-        p->e[++out] = p->e[i];
+        if (++out != i) {
+            memcpy(p->wire + out * PB__WENTRY, p->wire + i * PB__WENTRY, PB__WENTRY);
+            p->name[out] = p->name[i];
+            p->added[out] = p->added[i];
+        }
     }
     p->n = out + 1;
     memset(p->n_kind, 0, sizeof(p->n_kind));
     for (size_t i = 0; i < p->n; i++)
         for (int k = 0; k < 3; k++)
-            if (p->e[i].kinds & (1u << k))
+            if (pb__wplan_kinds(p, i) & (1u << k))
                 p->n_kind[k]++;
 }
 
-pb__wentry *pb__wplan_find(const pb__wplan *p, size_t from, size_t to, const char *org_id)
+ptrdiff_t pb__wplan_find(const pb__wplan *p, size_t from, size_t to, const char *org_id)
 {
-    pb__wentry key;
-    if (org_id == NULL || strlen(org_id) != PB_UUID_LEN || pb__uuid_bin(org_id, key.id) != 0)
-        return NULL;
+    uint8_t key[16];
+    if (org_id == NULL || strlen(org_id) != PB_UUID_LEN || pb__uuid_bin(org_id, key) != 0)
+        return -1;
     if (to > p->n)
         to = p->n;
-    if (from >= to)
-        return NULL;
-    return bsearch(&key, p->e + from, to - from, sizeof(key), cmp_entry);
+    while (from < to) {
+        size_t mid = from + (to - from) / 2;
+        int c = memcmp(p->wire + mid * PB__WENTRY, key, 16);
+        if (c == 0)
+            return (ptrdiff_t)mid;
+        if (c < 0)
+            from = mid + 1;
+        else
+            to = mid;
+    }
+    return -1;
 }

@@ -88,12 +88,11 @@ static int write_plan(pb_store *s, const pb_target *t, const pb_reconcile_opts *
     r->group_memberships_added = res.group_memberships_added;
     for (int k = 0; k < 3 && o->added != NULL; k++)
         for (size_t i = 0; i < plan->n; i++) {
-            const pb__wentry *e = &plan->e[i];
-            if (!(e->added & kinds[k]))
+            if (!(plan->added[i] & kinds[k]))
                 continue;
             char id[PB_UUID_LEN + 1];
-            pb__uuid_format(e->id, id);
-            o->added(kinds[k], id, pb__wplan_name(plan, e), o->added_arg);
+            pb__uuid_format(pb__wplan_id(plan, i), id);
+            o->added(kinds[k], id, pb__wplan_name(plan, i), o->added_arg);
         }
     return 0;
 }
@@ -106,7 +105,7 @@ static int attempt(pb_store *s, const pb_target *t, const pb_reconcile_opts *o, 
     pb__wplan plan;
     pb__wplan_init(&plan);
     pb_status_info info;
-    int rc = pb_store_status(s, t, o->org_ids, o->n_org_ids, status_to_plan, &plan, err);
+    int rc = pb__store_status_plan(s, t, o->org_ids, o->n_org_ids, status_to_plan, &plan, err);
     if (rc == PB_ENOMEM && err->msg[0] == '\0')
         pb__err_set(err, rc, "plan: out of memory");
     if (rc != 0)

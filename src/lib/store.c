@@ -81,28 +81,38 @@ static int check_ids(const char *const *ids, size_t n, pb_err *err)
     return 0;
 }
 
-int pb_store_status(pb_store *s, const pb_target *t, const char *const *org_ids, size_t n_org_ids,
-                    pb_status_cb cb, void *arg, pb_err *err)
+static int status(pb_store *s, const pb_target *t, const char *const *org_ids, size_t n_org_ids,
+                  bool by_id, pb_status_cb cb, void *arg, pb_err *err)
 {
     pb_err_clear(err);
     int rc = check_ids(org_ids, n_org_ids, err);
     if (rc != 0)
         return rc;
     memset(&s->last, 0, sizeof(s->last));
-    return s->vt->status(s, t, org_ids, n_org_ids, cb, arg, err);
+    return s->vt->status(s, t, org_ids, n_org_ids, by_id, cb, arg, err);
+}
+
+int pb_store_status(pb_store *s, const pb_target *t, const char *const *org_ids, size_t n_org_ids,
+                    pb_status_cb cb, void *arg, pb_err *err)
+{
+    return status(s, t, org_ids, n_org_ids, false, cb, arg, err);
+}
+
+int pb__store_status_plan(pb_store *s, const pb_target *t, const char *const *org_ids,
+                          size_t n_org_ids, pb_status_cb cb, void *arg, pb_err *err)
+{
+    return status(s, t, org_ids, n_org_ids, true, cb, arg, err);
 }
 
 /* Rows come back before the commit; they are reported only once the transaction
  * committed, so a rolled-back write never shows up as "added". What is held meanwhile is
- * one bit per planned row, in the plan's own entries (pb__wentry.added), not a copy of
+ * one bit per planned row, in the plan itself (pb__wplan.added), not a copy of
  * the rows. */
 int pb__store_write(pb_store *s, const pb_target *t, pb__wplan *p, pb_write_result *res,
                     pb_err *err)
 {
     pb_err_clear(err);
     memset(res, 0, sizeof(*res));
-    for (size_t i = 0; i < p->n; i++)
-        p->e[i].added = 0;
     if (p->n == 0)
         return 0;
     if (p->bad_id[0] != '\0') {
@@ -110,11 +120,11 @@ int pb__store_write(pb_store *s, const pb_target *t, pb__wplan *p, pb_write_resu
         int rc = check_ids(&bad, 1, err);
         return rc != 0 ? rc : pb__err_set(err, PB_EINVAL, "invalid organization id");
     }
+    memset(p->added, 0, p->n);
     int rc = s->vt->write(s, t, p, res, err);
     if (rc != 0) {
         memset(res, 0, sizeof(*res)); /* rolled back: nothing was added */
-        for (size_t i = 0; i < p->n; i++)
-            p->e[i].added = 0;
+        memset(p->added, 0, p->n);
     }
     return rc;
 }
@@ -150,9 +160,9 @@ int pb_store_apply(pb_store *s, const pb_target *t, const pb_write_set *w, pb_ad
     /* Reported kind by kind, each in the caller's order. */
     for (int k = 0; k < N_KINDS && rc == 0 && added != NULL; k++)
         for (size_t i = 0; i < n[k]; i++) {
-            pb__wentry *e = pb__wplan_find(&p, 0, p.n, ids[k][i]);
-            if (e != NULL && (e->added & kinds[k])) {
-                e->added &= (uint8_t)~kinds[k]; /* a duplicate in the list is reported once */
+            ptrdiff_t at = pb__wplan_find(&p, 0, p.n, ids[k][i]);
+            if (at >= 0 && (p.added[at] & kinds[k])) {
+                p.added[at] &= (uint8_t)~kinds[k]; /* a duplicate in the list is reported once */
                 added(kinds[k], ids[k][i], added_arg);
             }
         }

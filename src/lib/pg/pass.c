@@ -303,8 +303,9 @@ static int status_rows(const PGresult *res, int item, void *arg)
 }
 
 int pb__pg_status(pb_store *base, const pb_target *t, const char *const *ids, size_t n_ids,
-                  pb_status_cb cb, void *arg, pb_err *err)
+                  bool by_id, pb_status_cb cb, void *arg, pb_err *err)
 {
+    (void)by_id; /* the server sorts: (name, id) order costs us nothing */
     pg_store *s = (pg_store *)base;
     char *ids_arr = NULL;
     if (n_ids > 0) {
@@ -366,32 +367,27 @@ static int write_rows(const PGresult *res, int item, void *arg)
             ctx->res->groups_created++;
         else if (kind == PB_ROW_GROUP_MEMBER)
             ctx->res->group_memberships_added++;
-        pb__wentry *e = pb__wplan_find(ctx->plan, 0, ctx->plan->n, PQgetvalue(res, r, 1));
-        if (e != NULL)
-            e->added |= (uint8_t)kind;
+        ptrdiff_t at = pb__wplan_find(ctx->plan, 0, ctx->plan->n, PQgetvalue(res, r, 1));
+        if (at >= 0)
+            ctx->plan->added[at] |= (uint8_t)kind;
     }
     return 0;
 }
 
-/* The plan as one binary parameter (bytea), both statements' (each takes the kinds it
- * writes): per organization its id's 16 bytes and one byte of kind bits, in id order. Sent
- * in binary, it is 17 bytes an organization where the id's text alone takes 37, with no
- * encoding on either side; libpq copies it into its output buffer once per statement, and
- * sends that out before it queues the next (pipeline mode flushes a buffer past 64 KiB). */
+/* The plan's own array of entries is the one binary parameter (bytea) of both statements
+ * (each takes the kinds it writes): per organization its id's 16 bytes and one byte of kind
+ * bits, in id order. 17 bytes an organization where the id's text alone takes 37, with no
+ * encoding on either side and no copy of ours; libpq copies it into its output buffer once
+ * per statement, and sends that out before it queues the next (pipeline mode flushes a
+ * buffer past 64 KiB), so one copy exists at a time. */
 int pb__pg_write(pb_store *base, const pb_target *t, pb__wplan *p, pb_write_result *res,
                  pb_err *err)
 {
     pg_store *s = (pg_store *)base;
-    if (p->n > INT_MAX / 17)
+    if (p->n > INT_MAX / PB__WENTRY)
         return pb__err_set(err, PB_ENOMEM, "apply: %zu organizations: too many", p->n);
-    char *list = pb__malloc(p->n * 17 + 1);
-    if (list == NULL)
-        return pb__err_set(err, PB_ENOMEM, "apply: out of memory");
-    for (size_t i = 0; i < p->n; i++) {
-        memcpy(list + i * 17, p->e[i].id, 16);
-        list[i * 17 + 16] = (char)p->e[i].kinds;
-    }
-    int len = (int)(p->n * 17);
+    const char *list = (const char *)p->wire;
+    int len = (int)(p->n * PB__WENTRY);
     pipe_item items[2];
     int n = 0;
     if (p->n_kind[0] > 0 || p->n_kind[1] > 0)
@@ -415,7 +411,5 @@ int pb__pg_write(pb_store *base, const pb_target *t, pb__wplan *p, pb_write_resu
             .what = "insert group memberships",
         };
     write_ctx ctx = {p, res};
-    int rc = pb__pg_run_pipeline(s, items, n, write_rows, &ctx, err);
-    pb__free(list);
-    return rc;
+    return pb__pg_run_pipeline(s, items, n, write_rows, &ctx, err);
 }

@@ -126,7 +126,7 @@ void pb__pg_rollback_quietly(pg_store *s);
 /* ---- the vtable, by concern ---- */
 
 int pb__pg_status(pb_store *base, const pb_target *t, const char *const *ids, size_t n_ids,
-                  pb_status_cb cb, void *arg, pb_err *err);
+                  bool by_id, pb_status_cb cb, void *arg, pb_err *err);
 int pb__pg_fold(pb_store *base, pb_err *err);
 int pb__pg_write(pb_store *base, const pb_target *t, pb__wplan *p, pb_write_result *res,
                  pb_err *err);

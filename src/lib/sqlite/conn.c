@@ -244,10 +244,10 @@ static bool pb__sq_connected(const pb_store *base)
 }
 
 static int status_checked(pb_store *base, const pb_target *t, const char *const *ids, size_t n_ids,
-                          pb_status_cb cb, void *arg, pb_err *err)
+                          bool by_id, pb_status_cb cb, void *arg, pb_err *err)
 {
     int rc = check_file((sqlite_store *)base, err);
-    return rc != 0 ? rc : pb__sq_status(base, t, ids, n_ids, cb, arg, err);
+    return rc != 0 ? rc : pb__sq_status(base, t, ids, n_ids, by_id, cb, arg, err);
 }
 
 static int pb__sq_data_version(pb_store *base, int64_t *out, pb_err *err)

@@ -19,8 +19,10 @@
     " FROM site_configs WHERE key = 'prebuilds_settings'), 0)"
 
 /* One row per qualifying organization, then one facts row (its id NULL: first in SQLite's
- * order) with the user's state and the pause switch. */
-#define STATUS_SQL                                                                                 \
+ * order) with the user's state and the pause switch. ORDER is (name, id) for
+ * pb_store_status; a pass's plan takes the rows by id, which the primary key gives without
+ * a sorter (one would hold up to the page cache's size of rows while the plan grows). */
+#define STATUS_SQL(ORDER)                                                                          \
     "SELECT o.id, o.name,"                                                                         \
     " EXISTS (SELECT 1 FROM organization_members om"                                               \
     "  WHERE om.organization_id = o.id AND om.user_id = ?1),"                                      \
@@ -35,7 +37,7 @@
     " AND EXISTS (SELECT 1 FROM prebuilds_configured_templates c"                                  \
     "  JOIN templates t ON t.id = c.template_id"                                                   \
     "  WHERE t.organization_id = o.id AND t.deleted = 0)"                                          \
-    " UNION ALL SELECT NULL, NULL, NULL, NULL, NULL, " USER_STATE ", " PAUSED " ORDER BY 2, 1"
+    " UNION ALL SELECT NULL, NULL, NULL, NULL, NULL, " USER_STATE ", " PAUSED " ORDER BY " ORDER
 
 /* Inside BEGIN IMMEDIATE nothing moves under us: the writes re-check the user and the
  * switch, so a soft delete or a pause committed since the read is obeyed exactly. */
@@ -50,9 +52,10 @@
     " WHERE CAST(CAST(substr(?4, i * 37 + 37, 1) AS TEXT) AS INTEGER) & " K ")"
 
 /* Every insert binds ?1 user id, ?2 group name, ?3 group display name, ?4 the
- * organizations (one list for the three, see id_list). */
+ * organizations of one chunk (one list for the three, see chunk_list). */
 const char *const pb__sq_stmt_sql[ST_COUNT] = {
-    [ST_STATUS] = STATUS_SQL,
+    [ST_STATUS] = STATUS_SQL("2, 1"),
+    [ST_STATUS_BY_ID] = STATUS_SQL("1"),
     [ST_BEGIN] = "BEGIN IMMEDIATE",
     [ST_COMMIT] = "COMMIT",
     [ST_ROLLBACK] = "ROLLBACK",
@@ -89,12 +92,12 @@ const char *pb__sq_status_sql(void)
 }
 
 int pb__sq_status(pb_store *base, const pb_target *t, const char *const *ids, size_t n_ids,
-                  pb_status_cb cb, void *arg, pb_err *err)
+                  bool by_id, pb_status_cb cb, void *arg, pb_err *err)
 {
     sqlite_store *s = (sqlite_store *)base;
     sqlite3_stmt *st = NULL;
     char *ids_json = NULL;
-    int rc = pb__sq_stmt_get(s, ST_STATUS, &st, err);
+    int rc = pb__sq_stmt_get(s, by_id ? ST_STATUS_BY_ID : ST_STATUS, &st, err);
     if (rc != 0)
         return rc;
     if (n_ids > 0) {
@@ -151,7 +154,7 @@ int pb__sq_status(pb_store *base, const pb_target *t, const char *const *ids, si
  * what a chunk's statements hold (the list, the index SQLite builds over it, the rows
  * RETURNING gathers before the first is stepped out) stays bounded whatever the drift, and
  * SQLite, in process, pays no round trip per chunk. */
-#define CHUNK 4096
+#define CHUNK 1024
 
 /* One chunk of the plan as one blob of 37-byte entries: the id's text, then its kind bits
  * as a digit. */
@@ -159,8 +162,8 @@ static size_t chunk_list(const pb__wplan *p, size_t from, size_t to, char *out)
 {
     size_t len = 0;
     for (size_t i = from; i < to; i++) {
-        pb__uuid_format(p->e[i].id, out + len);
-        out[len + 36] = (char)('0' + p->e[i].kinds);
+        pb__uuid_format(pb__wplan_id(p, i), out + len);
+        out[len + 36] = (char)('0' + pb__wplan_kinds(p, i));
         len += 37;
     }
     return len;
@@ -195,9 +198,9 @@ static int run_insert(sqlite_store *s, int id, const pb_target *t, const chunk *
             break;
         }
         (*n_added)++;
-        pb__wentry *e = pb__wplan_find(c->plan, c->from, c->to, pb__sq_col_text(st, 0));
-        if (e != NULL)
-            e->added |= (uint8_t)kind;
+        ptrdiff_t at = pb__wplan_find(c->plan, c->from, c->to, pb__sq_col_text(st, 0));
+        if (at >= 0)
+            c->plan->added[at] |= (uint8_t)kind;
     }
     pb__sq_stmt_done(st);
     return rc;
@@ -208,7 +211,7 @@ static unsigned chunk_kinds(const pb__wplan *p, size_t from, size_t to)
 {
     unsigned kinds = 0;
     for (size_t i = from; i < to; i++)
-        kinds |= p->e[i].kinds;
+        kinds |= pb__wplan_kinds(p, i);
     return kinds;
 }
 
