@@ -44,7 +44,7 @@
 #define WRITE_ALLOWED                                                                              \
     " AND EXISTS (SELECT 1 FROM users WHERE id = ?1 AND deleted = 0) AND NOT " PAUSED
 
-/* The organizations of the list ?4 (see id_list) whose kind bits include K. */
+/* The organizations of the list ?4 (see chunk_list) whose kind bits include K. */
 #define IN_LIST(K)                                                                                 \
     " IN (WITH RECURSIVE n(i) AS (SELECT 0 WHERE length(?4) > 0"                                   \
     " UNION ALL SELECT i + 1 FROM n WHERE (i + 2) * 37 <= length(?4))"                             \
