@@ -177,8 +177,18 @@ static char *read_line(const char *path)
     return buf;
 }
 
+/* --only LIST: the shapes named in the comma-separated LIST run ("drift" the drift runs). */
+static bool selected(const char *only, const char *name)
+{
+    size_t n = strlen(name);
+    for (const char *p = only; p != NULL; p = strchr(p, ',') != NULL ? strchr(p, ',') + 1 : NULL)
+        if (strncmp(p, name, n) == 0 && (p[n] == ',' || p[n] == '\0'))
+            return true;
+    return only == NULL;
+}
+
 static int parse_args(bench_cfg *c, int argc, char **argv, const char **out_dir,
-                      double *max_presets)
+                      double *max_presets, const char **only)
 {
     for (int i = 2; i + 1 < argc; i += 2) {
         const char *a = argv[i], *v = argv[i + 1];
@@ -200,6 +210,8 @@ static int parse_args(bench_cfg *c, int argc, char **argv, const char **out_dir,
             c->cell_budget_ms = strtod(v, NULL) * 1e3;
         else if (strcmp(a, "--max-presets") == 0)
             *max_presets = strtod(v, NULL);
+        else if (strcmp(a, "--only") == 0)
+            *only = v;
         else if (strncmp(a, "--", 2) == 0)
             return -1;
     }
@@ -218,7 +230,8 @@ int main(int argc, char **argv)
                    .smoke = strcmp(argv[1], "smoke") == 0};
     const char *out_dir = NULL;
     double max_presets = 1e12;
-    if (parse_args(&c, argc, argv, &out_dir, &max_presets) != 0)
+    const char *only = NULL;
+    if (parse_args(&c, argc, argv, &out_dir, &max_presets, &only) != 0)
         return usage();
     if (c.smoke)
         c.rounds = 2;
@@ -236,6 +249,8 @@ int main(int argc, char **argv)
             continue;
         for (size_t i = 0; i < n_shapes; i++) {
             const bench_shape *sh = &shapes[i];
+            if (!selected(only, sh->name))
+                continue;
             if ((double)(sh->orgs * sh->templates * sh->versions * sh->presets) > max_presets) {
                 if (bi == 0)
                     json_array_append_new(skipped, json_string(sh->name));
@@ -243,8 +258,9 @@ int main(int argc, char **argv)
             }
             json_array_append_new(json_object_get(root, "cells"), run_cell(&c, sh, b, t0));
         }
-        json_array_append_new(json_object_get(root, "drift"),
-                              run_drift(&c, c.smoke ? &drift_smoke : &drift_full, b, t0));
+        if (selected(only, "drift"))
+            json_array_append_new(json_object_get(root, "drift"),
+                                  run_drift(&c, c.smoke ? &drift_smoke : &drift_full, b, t0));
     }
     json_object_set_new(json_object_get(root, "config"), "skipped", skipped);
     json_object_set_new(root, "elapsed_s", json_real((bench_now_ms() - t0) / 1e3));

@@ -5,7 +5,6 @@
 #include <fcntl.h>
 #include <string.h>
 
-
 #include "daemon.h"
 #include "log.h"
 #include "loop.h"

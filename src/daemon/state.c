@@ -158,4 +158,3 @@ void dmn_close_store(dmn_daemon *d)
     d->stats_counted = 0;
     dmn_enter(d, DS_DISCONNECTED, NULL);
 }
-

@@ -40,30 +40,9 @@ static void report_error(pb_report *r, const char *msg)
     r->errors[r->n_errors++] = copy;
 }
 
-static int cmp_org_id(const void *a, const void *b)
-{
-    return strcmp(((const pb_plan_org *)a)->org_id, ((const pb_plan_org *)b)->org_id);
-}
-
-/* Forwards the store's (kind, org id) to the caller with the organization's name. */
-typedef struct added_ctx {
-    const pb_reconcile_opts *o;
-    const pb_plan_org *by_id; /* plan orgs sorted by id */
-    size_t n;
-} added_ctx;
-
-static void forward_added(pb_row_kind kind, const char *org_id, void *arg)
-{
-    added_ctx *ctx = arg;
-    pb_plan_org key;
-    pb__strlcpy(key.org_id, org_id, sizeof(key.org_id));
-    const pb_plan_org *hit = bsearch(&key, ctx->by_id, ctx->n, sizeof(key), cmp_org_id);
-    ctx->o->added(kind, org_id, hit != NULL ? hit->org_name : "", ctx->o->added_arg);
-}
-
 static int status_to_plan(const pb_status_row *row, void *arg)
 {
-    return pb_plan_add(arg, row);
+    return pb__wplan_add(arg, row);
 }
 
 /* The pass's facts, as the status statement read them: refuse while the platform's pause
@@ -89,43 +68,30 @@ static int check_facts(pb_store *s, const pb_target *t, pb_report *r, pb_status_
     return 0;
 }
 
-/* The plan's writes, set-based, with the names of the organizations for `o->added`. The
- * plan is sorted by id in place: the id lists come out sorted at no cost, and the names of
- * the added rows are found without a copy of the plan. */
-static int write_plan(pb_store *s, const pb_target *t, const pb_reconcile_opts *o, pb_plan *plan,
+/* The plan's writes, set-based, in id order (the lock order). The rows they added are
+ * reported once the transaction committed, kind by kind in id order, with the names the
+ * status read. */
+static int write_plan(pb_store *s, const pb_target *t, const pb_reconcile_opts *o, pb__wplan *plan,
                       pb_report *r, pb_err *err)
 {
-    const char **member_ids = NULL, **group_ids = NULL, **gm_ids = NULL;
-    size_t n_member = 0, n_group = 0, n_gm = 0;
-    int rc;
-    qsort(plan->orgs, plan->n_orgs, sizeof(*plan->orgs), cmp_org_id);
-    if ((rc = pb_plan_org_ids(plan, PB_ROW_MEMBER, &member_ids, &n_member)) != 0 ||
-        (rc = pb_plan_org_ids(plan, PB_ROW_GROUP, &group_ids, &n_group)) != 0 ||
-        (rc = pb_plan_org_ids(plan, PB_ROW_GROUP_MEMBER, &gm_ids, &n_gm)) != 0) {
-        pb__err_set(err, rc, "plan: out of memory");
-        goto out;
-    }
-    pb_write_set w = {
-        .member_orgs = member_ids,
-        .n_member_orgs = n_member,
-        .group_orgs = group_ids,
-        .n_group_orgs = n_group,
-        .group_member_orgs = gm_ids,
-        .n_group_member_orgs = n_gm,
-    };
-    added_ctx actx = {o, plan->orgs, plan->n_orgs};
+    static const pb_row_kind kinds[3] = {PB_ROW_MEMBER, PB_ROW_GROUP, PB_ROW_GROUP_MEMBER};
+    pb__wplan_sort(plan);
     pb_write_result res;
-    rc = pb_store_apply(s, t, &w, o->added != NULL ? forward_added : NULL, &actx, &res, err);
-    if (rc == 0) {
-        r->memberships_added = res.memberships_added;
-        r->groups_created = res.groups_created;
-        r->group_memberships_added = res.group_memberships_added;
-    }
-out:
-    pb__free(member_ids);
-    pb__free(group_ids);
-    pb__free(gm_ids);
-    return rc;
+    int rc = pb__store_write(s, t, plan, &res, err);
+    if (rc != 0)
+        return rc;
+    r->memberships_added = res.memberships_added;
+    r->groups_created = res.groups_created;
+    r->group_memberships_added = res.group_memberships_added;
+    for (int k = 0; k < 3 && o->added != NULL; k++)
+        for (size_t i = 0; i < plan->n; i++) {
+            if (!(plan->added[i] & kinds[k]))
+                continue;
+            char id[PB_UUID_LEN + 1];
+            pb__uuid_format(pb__wplan_id(plan, i), id);
+            o->added(kinds[k], id, pb__wplan_name(plan, i), o->added_arg);
+        }
+    return 0;
 }
 
 /* One attempt: read, plan, check the facts, fold the summary's log if it has changes,
@@ -133,27 +99,27 @@ out:
 static int attempt(pb_store *s, const pb_target *t, const pb_reconcile_opts *o, pb_report *r,
                    pb_err *err)
 {
-    pb_plan plan;
-    pb_plan_init(&plan);
+    pb__wplan plan;
+    pb__wplan_init(&plan);
     pb_status_info info;
-    int rc = pb_store_status(s, t, o->org_ids, o->n_org_ids, status_to_plan, &plan, err);
+    int rc = pb__store_status_plan(s, t, o->org_ids, o->n_org_ids, status_to_plan, &plan, err);
     if (rc == PB_ENOMEM && err->msg[0] == '\0')
         pb__err_set(err, rc, "plan: out of memory");
     if (rc != 0)
         goto out;
     r->organizations = plan.n_considered;
-    r->organizations_missing = plan.n_orgs;
-    r->memberships_planned = plan.n_member;
-    r->groups_planned = plan.n_group;
-    r->group_memberships_planned = plan.n_group_member;
+    r->organizations_missing = plan.n;
+    r->memberships_planned = plan.n_kind[0];
+    r->groups_planned = plan.n_kind[1];
+    r->group_memberships_planned = plan.n_kind[2];
     if ((rc = check_facts(s, t, r, &info, err)) != 0)
         goto out;
     if (info.summary_pending && !o->dry_run && (rc = pb_store_fold(s, err)) != 0)
         goto out;
-    if (plan.n_orgs > 0 && !o->dry_run)
+    if (plan.n > 0 && !o->dry_run)
         rc = write_plan(s, t, o, &plan, r, err);
 out:
-    pb_plan_fini(&plan);
+    pb__wplan_fini(&plan);
     return rc;
 }
 

@@ -81,74 +81,92 @@ static int check_ids(const char *const *ids, size_t n, pb_err *err)
     return 0;
 }
 
-int pb_store_status(pb_store *s, const pb_target *t, const char *const *org_ids, size_t n_org_ids,
-                    pb_status_cb cb, void *arg, pb_err *err)
+static int status(pb_store *s, const pb_target *t, const char *const *org_ids, size_t n_org_ids,
+                  bool by_id, pb_status_cb cb, void *arg, pb_err *err)
 {
     pb_err_clear(err);
     int rc = check_ids(org_ids, n_org_ids, err);
     if (rc != 0)
         return rc;
     memset(&s->last, 0, sizeof(s->last));
-    return s->vt->status(s, t, org_ids, n_org_ids, cb, arg, err);
+    return s->vt->status(s, t, org_ids, n_org_ids, by_id, cb, arg, err);
+}
+
+int pb_store_status(pb_store *s, const pb_target *t, const char *const *org_ids, size_t n_org_ids,
+                    pb_status_cb cb, void *arg, pb_err *err)
+{
+    return status(s, t, org_ids, n_org_ids, false, cb, arg, err);
+}
+
+int pb__store_status_plan(pb_store *s, const pb_target *t, const char *const *org_ids,
+                          size_t n_org_ids, pb_status_cb cb, void *arg, pb_err *err)
+{
+    return status(s, t, org_ids, n_org_ids, true, cb, arg, err);
 }
 
 /* Rows come back before the commit; they are reported only once the transaction
  * committed, so a rolled-back write never shows up as "added". What is held meanwhile is
- * one bit per planned row (its place in the caller's list of its kind), not a copy of the
- * rows: a pass repairing 100,000 organizations holds 37 KiB here. */
+ * one bit per planned row, in the plan itself (pb__wplan.added), not a copy of
+ * the rows. */
+int pb__store_write(pb_store *s, const pb_target *t, pb__wplan *p, pb_write_result *res,
+                    pb_err *err)
+{
+    pb_err_clear(err);
+    memset(res, 0, sizeof(*res));
+    if (p->n == 0)
+        return 0;
+    if (p->bad_id[0] != '\0') {
+        const char *bad = p->bad_id;
+        int rc = check_ids(&bad, 1, err);
+        return rc != 0 ? rc : pb__err_set(err, PB_EINVAL, "invalid organization id");
+    }
+    memset(p->added, 0, p->n);
+    int rc = s->vt->write(s, t, p, res, err);
+    if (rc != 0) {
+        memset(res, 0, sizeof(*res)); /* rolled back: nothing was added */
+        memset(p->added, 0, p->n);
+    }
+    return rc;
+}
+
 enum { N_KINDS = 3 };
 static const pb_row_kind kinds[N_KINDS] = {PB_ROW_MEMBER, PB_ROW_GROUP, PB_ROW_GROUP_MEMBER};
-
-typedef struct added_bits {
-    const char *const *ids[N_KINDS];
-    size_t n[N_KINDS];
-    unsigned char *bits[N_KINDS];
-} added_bits;
-
-static int cmp_id(const void *key, const void *elem)
-{
-    return strcmp(key, *(const char *const *)elem);
-}
-
-static void mark_added(pb_row_kind kind, const char *org_id, void *arg)
-{
-    added_bits *b = arg;
-    for (int k = 0; k < N_KINDS; k++) {
-        if (kinds[k] != kind)
-            continue;
-        /* The lists are sorted (the lock order); look further only if a caller's is not. */
-        const char *const *hit = bsearch(org_id, b->ids[k], b->n[k], sizeof(char *), cmp_id);
-        size_t i = hit != NULL ? (size_t)(hit - b->ids[k]) : 0;
-        while (hit == NULL && i < b->n[k] && strcmp(b->ids[k][i], org_id) != 0)
-            i++;
-        if (i < b->n[k])
-            b->bits[k][i / 8] |= (unsigned char)(1u << (i % 8));
-    }
-}
 
 int pb_store_apply(pb_store *s, const pb_target *t, const pb_write_set *w, pb_added_cb added,
                    void *added_arg, pb_write_result *res, pb_err *err)
 {
     pb_err_clear(err);
     memset(res, 0, sizeof(*res));
-    if (w->n_member_orgs == 0 && w->n_group_orgs == 0 && w->n_group_member_orgs == 0)
+    const char *const *ids[N_KINDS] = {w->member_orgs, w->group_orgs, w->group_member_orgs};
+    size_t n[N_KINDS] = {w->n_member_orgs, w->n_group_orgs, w->n_group_member_orgs};
+    if (n[0] == 0 && n[1] == 0 && n[2] == 0)
         return 0;
-    added_bits b = {.ids = {w->member_orgs, w->group_orgs, w->group_member_orgs},
-                    .n = {w->n_member_orgs, w->n_group_orgs, w->n_group_member_orgs}};
     int rc = 0;
     for (int k = 0; k < N_KINDS && rc == 0; k++)
-        rc = check_ids(b.ids[k], b.n[k], err);
-    for (int k = 0; k < N_KINDS && added != NULL && rc == 0; k++)
-        if ((b.bits[k] = pb__calloc(b.n[k] / 8 + 1, 1)) == NULL)
-            rc = pb__err_set(err, PB_ENOMEM, "apply: out of memory");
-    if (rc == 0)
-        rc = s->vt->apply(s, t, w, added != NULL ? mark_added : NULL, &b, res, err);
+        rc = check_ids(ids[k], n[k], err);
+    if (rc != 0)
+        return rc;
+    pb__wplan p;
+    pb__wplan_init(&p);
+    for (int k = 0; k < N_KINDS && rc == 0; k++)
+        for (size_t i = 0; i < n[k] && rc == 0; i++)
+            rc = pb__wplan_add_id(&p, ids[k][i], (unsigned)kinds[k]);
+    if (rc != 0) {
+        pb__wplan_fini(&p);
+        return pb__err_set(err, PB_ENOMEM, "apply: out of memory");
+    }
+    pb__wplan_sort(&p);
+    rc = pb__store_write(s, t, &p, res, err);
+    /* Reported kind by kind, each in the caller's order. */
     for (int k = 0; k < N_KINDS && rc == 0 && added != NULL; k++)
-        for (size_t i = 0; i < b.n[k]; i++)
-            if (b.bits[k][i / 8] & (1u << (i % 8)))
-                added(kinds[k], b.ids[k][i], added_arg);
-    for (int k = 0; k < N_KINDS; k++)
-        pb__free(b.bits[k]);
+        for (size_t i = 0; i < n[k]; i++) {
+            ptrdiff_t at = pb__wplan_find(&p, 0, p.n, ids[k][i]);
+            if (at >= 0 && (p.added[at] & kinds[k])) {
+                p.added[at] &= (uint8_t)~kinds[k]; /* a duplicate in the list is reported once */
+                added(kinds[k], ids[k][i], added_arg);
+            }
+        }
+    pb__wplan_fini(&p);
     return rc;
 }
 

@@ -411,7 +411,7 @@ static void pb__pg_close(pb_store *base)
 static const struct pb_store_vtable pg_vt = {
     .close = pb__pg_close,
     .status = pb__pg_status,
-    .apply = pb__pg_apply,
+    .write = pb__pg_write,
     .init = pb__pg_init,
     .admin = &pb__pg_admin_ops,
     .seed = pb__pg_seed,

@@ -1,6 +1,7 @@
 /* PostgreSQL backend, the pass: the status statement in its two forms (a probe that works on
  * any database, and the native read of our summary of configured templates) and the
  * set-based writes, all prepared once per connection and sent through pb__pg_run_pipeline. */
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -149,10 +150,10 @@
     " AND EXISTS (SELECT 1 FROM users u WHERE u.id = $1::uuid AND NOT u.deleted)"                  \
     " AND NOT (" PAUSED ")"
 
-/* An id list parameter (see id_list): its entries as rows (id, kind bits). */
+/* The plan parameter (see pb__pg_write), in binary: its entries as rows (id, kind bits). */
 #define LIST(P)                                                                                    \
     "(SELECT encode(substring(d.b FROM i * 17 + 1 FOR 16), 'hex')::uuid AS id,"                    \
-    " get_byte(d.b, i * 17 + 16) AS k FROM decode(" P "::text, 'base64') AS d(b),"                 \
+    " get_byte(d.b, i * 17 + 16) AS k FROM (VALUES (" P "::bytea)) AS d(b),"                       \
     " generate_series(0, length(d.b) / 17 - 1) AS i)"
 
 /* The rows of table T (alias A) whose column C is an id of the list `x`, one index probe per
@@ -206,7 +207,7 @@ const pb__pg_stmt pb__pg_stmts[PST_COUNT] = {
                    " gm AS (INSERT INTO group_members (user_id, group_id)"
                    " SELECT $1::uuid, g.id" BY_LIST(
                        "groups", "g", "organization_id",
-                       " AND g.name = $2::text") " WHERE true" WRITE_ALLOWED
+                       " AND g.name = $2::text") " WHERE x.k & 4 <> 0" WRITE_ALLOWED
                                                  " ORDER BY g.organization_id"
                                                  " ON CONFLICT DO NOTHING RETURNING group_id)"
                                                  " SELECT 4, g.organization_id FROM gm"
@@ -302,8 +303,9 @@ static int status_rows(const PGresult *res, int item, void *arg)
 }
 
 int pb__pg_status(pb_store *base, const pb_target *t, const char *const *ids, size_t n_ids,
-                  pb_status_cb cb, void *arg, pb_err *err)
+                  bool by_id, pb_status_cb cb, void *arg, pb_err *err)
 {
+    (void)by_id; /* the server sorts: (name, id) order costs us nothing */
     pg_store *s = (pg_store *)base;
     char *ids_arr = NULL;
     if (n_ids > 0) {
@@ -347,128 +349,67 @@ int pb__pg_fold(pb_store *base, pb_err *err)
 
 /* ---- writes ---- */
 
-typedef struct apply_ctx {
+typedef struct write_ctx {
+    pb__wplan *plan;
     pb_write_result *res;
-    pb_added_cb added;
-    void *added_arg;
-} apply_ctx;
+} write_ctx;
 
-static int apply_rows(const PGresult *res, int item, void *arg)
+static int write_rows(const PGresult *res, int item, void *arg)
 {
     (void)item;
-    apply_ctx *ctx = arg;
+    write_ctx *ctx = arg;
     int n = PQntuples(res);
     for (int r = 0; r < n; r++) {
         int kind = PQgetvalue(res, r, 0)[0] - '0'; /* 1, 2 or 4 */
-        const char *org_id = PQgetvalue(res, r, 1);
         if (kind == PB_ROW_MEMBER)
             ctx->res->memberships_added++;
         else if (kind == PB_ROW_GROUP)
             ctx->res->groups_created++;
         else if (kind == PB_ROW_GROUP_MEMBER)
             ctx->res->group_memberships_added++;
-        if (ctx->added != NULL)
-            ctx->added((pb_row_kind)kind, org_id, ctx->added_arg);
+        ptrdiff_t at = pb__wplan_find(ctx->plan, 0, ctx->plan->n, PQgetvalue(res, r, 1));
+        if (at >= 0)
+            ctx->plan->added[at] |= (uint8_t)kind;
     }
     return 0;
 }
 
-/* An id list parameter: per organization its id's 16 bytes and one byte of kind bits,
- * base64-encoded: 23 characters where the id's text alone takes 37. libpq copies the
- * parameters once more into its output buffer, so this is most of what a large write holds.
- * `a` and `b` are sorted lists (the lock order) of kinds `ka` and `kb`, merged into one. */
-typedef struct id_list {
-    char *text;
-    size_t len;
-    unsigned long acc;
-    int have;
-} id_list;
-
-static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-
-static void put_byte(id_list *l, unsigned byte)
-{
-    l->acc = (l->acc << 8) | (byte & 0xff);
-    if (++l->have == 3) {
-        for (int k = 18; k >= 0; k -= 6)
-            l->text[l->len++] = b64[(l->acc >> k) & 63];
-        l->acc = 0;
-        l->have = 0;
-    }
-}
-
-static void put_entry(id_list *l, const char *id, unsigned kinds)
-{
-    for (const char *c = id; c[0] != '\0' && c[1] != '\0'; c++) {
-        if (*c == '-')
-            continue;
-        int hi = c[0] <= '9' ? c[0] - '0' : (c[0] | 0x20) - 'a' + 10;
-        int lo = c[1] <= '9' ? c[1] - '0' : (c[1] | 0x20) - 'a' + 10;
-        put_byte(l, (unsigned)(hi << 4 | lo));
-        c++;
-    }
-    put_byte(l, kinds);
-}
-
-static char *id_list_make(const char *const *a, size_t na, unsigned ka, const char *const *b,
-                          size_t nb, unsigned kb)
-{
-    id_list l = {.text = pb__malloc(((na + nb) * 17 + 2) / 3 * 4 + 1)};
-    if (l.text == NULL)
-        return NULL;
-    size_t i = 0, j = 0;
-    while (i < na || j < nb) {
-        int cmp = i == na ? 1 : j == nb ? -1 : strcmp(a[i], b[j]);
-        put_entry(&l, cmp <= 0 ? a[i] : b[j], (cmp <= 0 ? ka : 0) | (cmp >= 0 ? kb : 0));
-        i += cmp <= 0;
-        j += cmp >= 0;
-    }
-    if (l.have > 0) {
-        l.acc <<= 8 * (3 - l.have);
-        for (int k = 18; k >= 18 - 6 * l.have; k -= 6)
-            l.text[l.len++] = b64[(l.acc >> k) & 63];
-        for (int k = l.have; k < 3; k++)
-            l.text[l.len++] = '=';
-    }
-    l.text[l.len] = '\0';
-    return l.text;
-}
-
-int pb__pg_apply(pb_store *base, const pb_target *t, const pb_write_set *w, pb_added_cb added,
-                 void *added_arg, pb_write_result *res, pb_err *err)
+/* The plan's own array of entries is the one binary parameter (bytea) of both statements
+ * (each takes the kinds it writes): per organization its id's 16 bytes and one byte of kind
+ * bits, in id order. 17 bytes an organization where the id's text alone takes 37, with no
+ * encoding on either side and no copy of ours; libpq copies it into its output buffer once
+ * per statement, and sends that out before it queues the next (pipeline mode flushes a
+ * buffer past 64 KiB), so one copy exists at a time. */
+int pb__pg_write(pb_store *base, const pb_target *t, pb__wplan *p, pb_write_result *res,
+                 pb_err *err)
 {
     pg_store *s = (pg_store *)base;
-    char *org_list = id_list_make(w->member_orgs, w->n_member_orgs, PB_ROW_MEMBER, w->group_orgs,
-                                  w->n_group_orgs, PB_ROW_GROUP);
-    char *gm_list =
-        id_list_make(w->group_member_orgs, w->n_group_member_orgs, PB_ROW_GROUP_MEMBER, NULL, 0, 0);
-    int rc;
-    if (org_list == NULL || gm_list == NULL) {
-        rc = pb__err_set(err, PB_ENOMEM, "apply: out of memory");
-        goto out;
-    }
+    if (p->n > INT_MAX / PB__WENTRY)
+        return pb__err_set(err, PB_ENOMEM, "apply: %zu organizations: too many", p->n);
+    const char *list = (const char *)p->wire;
+    int len = (int)(p->n * PB__WENTRY);
     pipe_item items[2];
     int n = 0;
-    if (w->n_member_orgs > 0 || w->n_group_orgs > 0)
+    if (p->n_kind[0] > 0 || p->n_kind[1] > 0)
         items[n++] = (pipe_item){
             .stmt = PST_WRITE_ORG,
             .n_params = 4,
-            .params = {t->user_id, org_list, t->group_name, t->group_display_name},
+            .params = {t->user_id, list, t->group_name, t->group_display_name},
+            .lengths = {0, len},
+            .formats = {0, 1},
             .single_row = true, /* streamed: nothing grows with the drift here */
             .what = "insert organization memberships and groups",
         };
-    if (w->n_group_member_orgs > 0)
+    if (p->n_kind[2] > 0)
         items[n++] = (pipe_item){
             .stmt = PST_WRITE_GROUP_MEMBER,
             .n_params = 3,
-            .params = {t->user_id, t->group_name, gm_list},
+            .params = {t->user_id, t->group_name, list},
+            .lengths = {0, 0, len},
+            .formats = {0, 0, 1},
             .single_row = true,
             .what = "insert group memberships",
         };
-    apply_ctx ctx = {res, added, added_arg};
-    rc = pb__pg_run_pipeline(s, items, n, apply_rows, &ctx, err);
-out:
-    pb__free(org_list);
-    pb__free(gm_list);
-    return rc;
+    write_ctx ctx = {p, res};
+    return pb__pg_run_pipeline(s, items, n, write_rows, &ctx, err);
 }

@@ -98,6 +98,8 @@ typedef struct pipe_item {
     const char *sql; /* an ad-hoc statement, always unnamed (stmt -1) */
     int n_params;
     const char *params[6];
+    int lengths[6];   /* of binary parameters */
+    int formats[6];   /* 1: binary (lengths[i] bytes), 0: text */
     bool single_row;  /* stream rows one by one */
     const char *what; /* for errors */
 } pipe_item;
@@ -124,10 +126,10 @@ void pb__pg_rollback_quietly(pg_store *s);
 /* ---- the vtable, by concern ---- */
 
 int pb__pg_status(pb_store *base, const pb_target *t, const char *const *ids, size_t n_ids,
-                  pb_status_cb cb, void *arg, pb_err *err);
+                  bool by_id, pb_status_cb cb, void *arg, pb_err *err);
 int pb__pg_fold(pb_store *base, pb_err *err);
-int pb__pg_apply(pb_store *base, const pb_target *t, const pb_write_set *w, pb_added_cb added,
-                 void *added_arg, pb_write_result *res, pb_err *err);
+int pb__pg_write(pb_store *base, const pb_target *t, pb__wplan *p, pb_write_result *res,
+                 pb_err *err);
 int pb__pg_init(pb_store *base, const pb_target *t, const pb_init_opts *o, pb_init_result *res,
                 pb_err *err);
 extern const pb__admin_ops pb__pg_admin_ops;

@@ -246,10 +246,10 @@ static bool pb__sq_connected(const pb_store *base)
 }
 
 static int status_checked(pb_store *base, const pb_target *t, const char *const *ids, size_t n_ids,
-                          pb_status_cb cb, void *arg, pb_err *err)
+                          bool by_id, pb_status_cb cb, void *arg, pb_err *err)
 {
     int rc = check_file((sqlite_store *)base, err);
-    return rc != 0 ? rc : pb__sq_status(base, t, ids, n_ids, cb, arg, err);
+    return rc != 0 ? rc : pb__sq_status(base, t, ids, n_ids, by_id, cb, arg, err);
 }
 
 static int pb__sq_data_version(pb_store *base, int64_t *out, pb_err *err)
@@ -331,7 +331,7 @@ static int pb__sq_session(pb_store *base, const pb_session_opts *o, bool try_onl
 static const struct pb_store_vtable sqlite_vt = {
     .close = pb__sq_close,
     .status = status_checked,
-    .apply = pb__sq_apply,
+    .write = pb__sq_write,
     .init = pb__sq_init,
     .admin = &pb__sq_admin_ops,
     .seed = pb__sq_seed,

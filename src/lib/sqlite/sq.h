@@ -24,6 +24,7 @@
 
 enum {
     ST_STATUS,
+    ST_STATUS_BY_ID,
     ST_BEGIN,
     ST_COMMIT,
     ST_ROLLBACK,
@@ -80,9 +81,9 @@ int pb__sq_exec_bound(sqlite_store *s, const char *sql, const char *const *param
                       int *changes, const char *what, pb_err *err);
 
 int pb__sq_status(pb_store *base, const pb_target *t, const char *const *ids, size_t n_ids,
-                  pb_status_cb cb, void *arg, pb_err *err);
-int pb__sq_apply(pb_store *base, const pb_target *t, const pb_write_set *w, pb_added_cb added,
-                 void *added_arg, pb_write_result *res, pb_err *err);
+                  bool by_id, pb_status_cb cb, void *arg, pb_err *err);
+int pb__sq_write(pb_store *base, const pb_target *t, pb__wplan *p, pb_write_result *res,
+                 pb_err *err);
 int pb__sq_init(pb_store *base, const pb_target *t, const pb_init_opts *o, pb_init_result *res,
                 pb_err *err);
 int pb__sq_inspect(pb_store *base, pb_schema_info *out, pb_err *err);
