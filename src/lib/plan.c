@@ -1,6 +1,7 @@
 /* The pure heart of the reconciler: from one status row, which rows are missing.
  * No I/O happens here, so every combination of facts is covered by unit tests and the
  * stores only ever execute what this module decided. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -306,4 +307,33 @@ ptrdiff_t pb__wplan_find(const pb__wplan *p, size_t from, size_t to, const char 
             to = mid;
     }
     return -1;
+}
+
+/* ---- id lists as text, for the status statement's `some organizations` parameter ---- */
+
+static char *join_ids(const char *const *ids, size_t n, const char *open, const char *quote,
+                      const char *close)
+{
+    size_t qlen = strlen(quote);
+    size_t len = strlen(open) + strlen(close) + 1 + n * (PB_UUID_LEN + 2 * qlen + 1);
+    char *buf = pb__malloc(len);
+    if (buf == NULL)
+        return NULL;
+    size_t used = 0;
+    used += (size_t)snprintf(buf + used, len - used, "%s", open);
+    for (size_t i = 0; i < n; i++)
+        used += (size_t)snprintf(buf + used, len - used, "%s%s%.36s%s", i ? "," : "", quote, ids[i],
+                                 quote);
+    (void)snprintf(buf + used, len - used, "%s", close);
+    return buf;
+}
+
+char *pb__ids_json(const char *const *ids, size_t n)
+{
+    return join_ids(ids, n, "[", "\"", "]");
+}
+
+char *pb__ids_pgarray(const char *const *ids, size_t n)
+{
+    return join_ids(ids, n, "{", "", "}");
 }

@@ -399,30 +399,3 @@ void pb_store_interrupt(pb_store *s)
     if (s != NULL && s->vt->interrupt != NULL)
         s->vt->interrupt(s);
 }
-
-static char *join_ids(const char *const *ids, size_t n, const char *open, const char *quote,
-                      const char *close)
-{
-    size_t qlen = strlen(quote);
-    size_t len = strlen(open) + strlen(close) + 1 + n * (PB_UUID_LEN + 2 * qlen + 1);
-    char *buf = pb__malloc(len);
-    if (buf == NULL)
-        return NULL;
-    size_t used = 0;
-    used += (size_t)snprintf(buf + used, len - used, "%s", open);
-    for (size_t i = 0; i < n; i++)
-        used += (size_t)snprintf(buf + used, len - used, "%s%s%.36s%s", i ? "," : "", quote, ids[i],
-                                 quote);
-    (void)snprintf(buf + used, len - used, "%s", close);
-    return buf;
-}
-
-char *pb__ids_json(const char *const *ids, size_t n)
-{
-    return join_ids(ids, n, "[", "\"", "]");
-}
-
-char *pb__ids_pgarray(const char *const *ids, size_t n)
-{
-    return join_ids(ids, n, "{", "", "}");
-}

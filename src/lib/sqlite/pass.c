@@ -150,6 +150,42 @@ int pb__sq_status(pb_store *base, const pb_target *t, const char *const *ids, si
     return rc;
 }
 
+/* The cached statement `id`, prepared on first use and reset/cleared for reuse. */
+int pb__sq_stmt_get(sqlite_store *s, int id, sqlite3_stmt **out, pb_err *err)
+{
+    if (s->stmts[id] == NULL) {
+        int rc = sqlite3_prepare_v3(s->db, pb__sq_stmt_sql[id], -1, SQLITE_PREPARE_PERSISTENT,
+                                    &s->stmts[id], NULL);
+        if (rc != SQLITE_OK) {
+            rc = pb__sq_map_error(s, rc, "prepare statement", err);
+            return rc == PB_ENOSCHEMA ? pb__sq_explain_missing(s, err) : rc;
+        }
+    }
+    *out = s->stmts[id];
+    return 0;
+}
+
+void pb__sq_stmt_done(sqlite3_stmt *st)
+{
+    (void)sqlite3_reset(st);
+    (void)sqlite3_clear_bindings(st);
+}
+
+/* Run a statement that returns no rows we need. */
+int pb__sq_exec_simple(sqlite_store *s, int id, const char *what, pb_err *err)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = pb__sq_stmt_get(s, id, &st, err);
+    if (rc != 0)
+        return rc;
+    pb__sq_count_statement(s);
+    rc = sqlite3_step(st);
+    pb__sq_stmt_done(st);
+    if (rc != SQLITE_DONE && rc != SQLITE_ROW)
+        return pb__sq_map_error(s, rc, what, err);
+    return 0;
+}
+
 /* The plan (entries [from, to)) as one blob of 37-byte entries: the id's text, then its
  * kind bits as a digit. The writes bind it whole: a fixed number of statements whatever the
  * drift. Writing in chunks would bound what the statements hold (the list, the index SQLite
