@@ -5,6 +5,7 @@
  * from the same formulas (same ids for one --seed). */
 #include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "internal.h"
@@ -114,4 +115,30 @@ int pb__admin_resolve(pb_store *s, pb_obj_kind kind, const char *ref, const pb_r
     int rc = s->vt->admin->rows(s, &s->vt->admin->sql->resolve[kind], params, resolve_row, &c,
                                 "find object", err);
     return rc != 0 ? rc : pb__ref_decide(kind, ref, c.rows, c.n, out, err);
+}
+
+static int count_col(const char *const *cols, void *arg)
+{
+    *(long long *)arg = cols[0] != NULL ? strtoll(cols[0], NULL, 10) : 0;
+    return 0;
+}
+
+int pb__admin_seed_check(pb_store *s, const pb_seed_opts *o, pb_err *err)
+{
+    int rc = s->vt->admin->check(s, "seed", err);
+    if (rc != 0 || o->orgs == 0)
+        return rc;
+    char first[48];
+    (void)snprintf(first, sizeof(first), "seed%u-org-0000000", o->seed);
+    const char *params[1] = {first};
+    long long n = 0;
+    if ((rc = s->vt->admin->rows(s, s->vt->admin->sql->seed_taken, params, count_col, &n, "seed",
+                                 err)) != 0)
+        return rc;
+    if (n > 0)
+        return pb__err_set(err, PB_ECONFLICT,
+                           "seed: the data set of --seed %u is here already (organization \"%s\" "
+                           "exists); seed again with another --seed",
+                           o->seed, first);
+    return 0;
 }

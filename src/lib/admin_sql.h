@@ -98,6 +98,8 @@ static const pb__stmt admin_resolve[] = {
         " ORDER BY " SQL_AS_TEXT("v.id") " = lower(" SQL_P(1) ") DESC, t.name, v.name, v.id"
         " LIMIT 6", 3},
 };
+static const pb__stmt admin_seed_taken = {
+    "SELECT count(*) FROM organizations WHERE name = " SQL_P(1), 1};
 /* clang-format on */
 
 /* All of them, for src/lib/admin.c, which runs them. */
@@ -108,6 +110,7 @@ static const pb__admin_sql admin_sql_set = {
                [PB_ROW_GROUP] = &admin_remove_group,
                [PB_ROW_GROUP_MEMBER] = &admin_remove_group_member},
     .resolve = admin_resolve,
+    .seed_taken = &admin_seed_taken,
 };
 
 #endif

@@ -57,10 +57,11 @@ typedef struct pb__stmt {
 
 /* The data commands' statements in one backend's words (admin_sql.h builds them). */
 typedef struct pb__admin_sql {
-    const pb__stmt *create;    /* by pb_obj_kind */
-    const pb__stmt *list;      /* by pb_obj_kind; columns id, parent, name, extra */
-    const pb__stmt *remove[5]; /* by pb_row_kind */
-    const pb__stmt *resolve;   /* org, template, version; columns id, name, parent name */
+    const pb__stmt *create;     /* by pb_obj_kind */
+    const pb__stmt *list;       /* by pb_obj_kind; columns id, parent, name, extra */
+    const pb__stmt *remove[5];  /* by pb_row_kind */
+    const pb__stmt *resolve;    /* org, template, version; columns id, name, parent name */
+    const pb__stmt *seed_taken; /* how many organizations have the name $1 */
 } pb__admin_sql;
 
 /* One result row of a data command, at most four columns, NULL for SQL NULL. */
@@ -217,6 +218,9 @@ int pb__admin_remove(pb_store *s, const pb_target *t, pb_row_kind kind, const ch
                      size_t *n_removed, pb_err *err);
 int pb__admin_resolve(pb_store *s, pb_obj_kind kind, const char *ref, const pb_ref_scope *scope,
                       char out[PB_UUID_LEN + 1], pb_err *err);
+
+/* Before a seed: our own schema, and no organization of this --seed there yet. */
+int pb__admin_seed_check(pb_store *s, const pb_seed_opts *o, pb_err *err);
 
 /* The one list of the platform's tables the reconciler needs. */
 extern const char *const pb__tables_required[];

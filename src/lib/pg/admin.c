@@ -74,27 +74,6 @@ static int admin_check(pb_store *base, const char *what, pb_err *err)
 
 const pb__admin_ops pb__pg_admin_ops = {&admin_sql_set, admin_exec, admin_rows, admin_check};
 
-/* Our own schema, and no organization of this --seed yet. */
-static int seed_check(pg_store *s, const pb_seed_opts *o, pb_err *err)
-{
-    int rc = require_own(s, "seed", err);
-    if (rc != 0 || o->orgs == 0)
-        return rc;
-    char first[48];
-    int n = 0;
-    (void)snprintf(first, sizeof(first), "seed%u-org-0000000", o->seed);
-    const char *p[1] = {first};
-    if ((rc = pb__pg_query_int(s, "SELECT count(*) FROM organizations WHERE name = $1", 1, p, &n,
-                               "seed", err)) != 0)
-        return rc;
-    if (n > 0)
-        return pb__err_set(err, PB_ECONFLICT,
-                           "seed: the data set of --seed %u is here already (organization \"%s\" "
-                           "exists); seed again with another --seed",
-                           o->seed, first);
-    return 0;
-}
-
 /* Server-side generation: the same shape and the same exact counts as the SQLite seed
  * (floor arithmetic spreads organizations evenly), at a fraction of the round trips. */
 /* Per organization i: whether it has prebuilds, its index k among those, whether
@@ -206,7 +185,7 @@ int pb__pg_seed(pb_store *base, const pb_target *t, const pb_seed_opts *o, pb_se
     (void)snprintf(df, sizeof(df), "%.17g", o->drift_fraction);
     const char *pp[10] = {seed, orgs, tpo,        vpt,           ppv,
                           pf,   df,   t->user_id, t->group_name, t->group_display_name};
-    int rc = seed_check(s, o, err);
+    int rc = pb__admin_seed_check(base, o, err);
     if (rc == 0)
         rc = pb__pg_exec_simple(s, "BEGIN", "seed", err);
     if (rc != 0)

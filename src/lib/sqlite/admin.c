@@ -70,26 +70,6 @@ static int admin_check(pb_store *base, const char *what, pb_err *err)
 
 const pb__admin_ops pb__sq_admin_ops = {&admin_sql_set, admin_exec, admin_rows, admin_check};
 
-/* Our own schema, and no organization of this --seed yet. */
-static int seed_check(sqlite_store *s, const pb_seed_opts *o, pb_err *err)
-{
-    int rc = pb__sq_require_own(s, "seed", err);
-    if (rc != 0 || o->orgs == 0)
-        return rc;
-    char first[48];
-    int n = 0;
-    (void)snprintf(first, sizeof(first), "seed%u-org-0000000", o->seed);
-    if ((rc = pb__sq_query_int(s, "SELECT count(*) FROM organizations WHERE name = ?1", first, &n,
-                               err)) != 0)
-        return rc;
-    if (n > 0)
-        return pb__err_set(err, PB_ECONFLICT,
-                           "seed: the data set of --seed %u is here already (organization \"%s\" "
-                           "exists); seed again with another --seed",
-                           o->seed, first);
-    return 0;
-}
-
 #define SEED_STMTS 7
 
 /* The seed's state: its statements (prepared once), its clock, its counts. */
@@ -252,7 +232,7 @@ int pb__sq_seed(pb_store *base, const pb_target *t, const pb_seed_opts *o, pb_se
         "INSERT INTO group_members (user_id, group_id) VALUES (?1, ?2)",
     };
     seeder sd = {.s = (sqlite_store *)base, .t = t, .o = o, .res = res, .err = err};
-    int rc = seed_check(sd.s, o, err);
+    int rc = pb__admin_seed_check(base, o, err);
     if (rc != 0)
         return rc;
     time_t tt = time(NULL);
