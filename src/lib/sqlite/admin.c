@@ -20,6 +20,21 @@
 #include "admin_sql.h"
 
 /* The data commands' two primitives (src/lib/admin.c runs the commands over them). */
+
+typedef struct cols_ctx {
+    pb__cols_cb cb;
+    void *arg;
+} cols_ctx;
+
+static int cols_row(sqlite3_stmt *st, void *arg)
+{
+    const cols_ctx *c = arg;
+    const char *cols[4] = {NULL, NULL, NULL, NULL};
+    int n_cols = sqlite3_column_count(st);
+    for (int i = 0; i < n_cols && i < 4; i++)
+        cols[i] = sqlite3_column_type(st, i) == SQLITE_NULL ? NULL : pb__sq_col_text(st, i);
+    return c->cb(cols, c->arg);
+}
 static int admin_exec(pb_store *base, const pb__stmt *q, const char *const *params,
                       int64_t *changes, bool *missing_ref, const char *what, pb_err *err)
 {
@@ -42,23 +57,8 @@ static int admin_rows(pb_store *base, const pb__stmt *q, const char *const *para
     for (int i = 0; i < q->n_params; i++)
         if (params[i] != NULL)
             (void)sqlite3_bind_text(st, i + 1, params[i], -1, SQLITE_STATIC);
-    pb__sq_count_statement(s);
-    int n_cols = sqlite3_column_count(st);
-    rc = 0;
-    for (;;) {
-        int step = sqlite3_step(st);
-        if (step == SQLITE_DONE)
-            break;
-        if (step != SQLITE_ROW) {
-            rc = pb__sq_map_error(s, step, what, err);
-            break;
-        }
-        const char *cols[4] = {NULL, NULL, NULL, NULL};
-        for (int c = 0; c < n_cols && c < 4; c++)
-            cols[c] = sqlite3_column_type(st, c) == SQLITE_NULL ? NULL : pb__sq_col_text(st, c);
-        if ((rc = cb(cols, arg)) != 0)
-            break;
-    }
+    cols_ctx c = {cb, arg};
+    rc = pb__sq_each_row(s, st, cols_row, &c, what, err);
     sqlite3_finalize(st);
     return rc;
 }

@@ -91,6 +91,22 @@ void pb__sq_count_statement(sqlite_store *s)
     s->base.stats.round_trips++;
 }
 
+int pb__sq_each_row(sqlite_store *s, sqlite3_stmt *st, pb__sq_row_fn row, void *arg,
+                    const char *what, pb_err *err)
+{
+    pb__sq_count_statement(s);
+    for (;;) {
+        int step = sqlite3_step(st);
+        if (step == SQLITE_DONE)
+            return 0;
+        if (step != SQLITE_ROW)
+            return pb__sq_map_error(s, step, what, err);
+        int rc = row(st, arg);
+        if (rc != 0)
+            return rc;
+    }
+}
+
 int pb__sq_exec_script(sqlite_store *s, const char *sql, const char *what, pb_err *err)
 {
     char *msg = NULL;

@@ -91,6 +91,42 @@ const char *pb__sq_status_sql(void)
     return pb__sq_stmt_sql[ST_STATUS];
 }
 
+typedef struct status_ctx {
+    sqlite_store *s;
+    pb_status_cb cb;
+    void *arg;
+    pb_err *err;
+} status_ctx;
+
+/* One row of the status statement: the facts row (organization id NULL) into the store's
+ * last facts, any other to the caller. */
+static int status_row(sqlite3_stmt *st, void *arg)
+{
+    status_ctx *c = arg;
+    if (sqlite3_column_type(st, 0) == SQLITE_NULL) {
+        int user = sqlite3_column_int(st, 5);
+        c->s->base.last.user = user == 2   ? PB_USER_OK
+                               : user == 1 ? PB_USER_DELETED
+                                           : PB_USER_MISSING;
+        c->s->base.last.paused = sqlite3_column_int(st, 6) != 0;
+        c->s->base.last.summary_used = true;
+        return 0;
+    }
+    pb_status_row row;
+    memset(&row, 0, sizeof(row));
+    pb__strlcpy(row.org_id, pb__sq_col_text(st, 0), sizeof(row.org_id));
+    row.org_name = pb__sq_col_text(st, 1);
+    row.has_member = sqlite3_column_int(st, 2) != 0;
+    row.has_group = sqlite3_column_type(st, 3) != SQLITE_NULL;
+    if (row.has_group)
+        pb__strlcpy(row.group_id, pb__sq_col_text(st, 3), sizeof(row.group_id));
+    row.in_group = sqlite3_column_int(st, 4) != 0;
+    int rc = c->cb(&row, c->arg);
+    if (rc != 0 && c->err != NULL && c->err->msg[0] == '\0')
+        (void)pb__err_set(c->err, rc, "status: %s", pb_strerror(rc));
+    return rc;
+}
+
 int pb__sq_status(pb_store *base, const pb_target *t, const char *const *ids, size_t n_ids,
                   bool by_id, pb_status_cb cb, void *arg, pb_err *err)
 {
@@ -111,40 +147,8 @@ int pb__sq_status(pb_store *base, const pb_target *t, const char *const *ids, si
         (void)sqlite3_bind_text(st, 3, ids_json, -1, SQLITE_STATIC);
     else
         (void)sqlite3_bind_null(st, 3);
-    pb__sq_count_statement(s);
-    for (;;) {
-        int step = sqlite3_step(st);
-        if (step == SQLITE_DONE)
-            break;
-        if (step != SQLITE_ROW) {
-            rc = pb__sq_map_error(s, step, "read status", err);
-            break;
-        }
-        if (sqlite3_column_type(st, 0) == SQLITE_NULL) {
-            int user = sqlite3_column_int(st, 5);
-            s->base.last.user = user == 2   ? PB_USER_OK
-                                : user == 1 ? PB_USER_DELETED
-                                            : PB_USER_MISSING;
-            s->base.last.paused = sqlite3_column_int(st, 6) != 0;
-            s->base.last.summary_used = true;
-            continue;
-        }
-        pb_status_row row;
-        memset(&row, 0, sizeof(row));
-        pb__strlcpy(row.org_id, pb__sq_col_text(st, 0), sizeof(row.org_id));
-        row.org_name = pb__sq_col_text(st, 1);
-        row.has_member = sqlite3_column_int(st, 2) != 0;
-        row.has_group = sqlite3_column_type(st, 3) != SQLITE_NULL;
-        if (row.has_group)
-            pb__strlcpy(row.group_id, pb__sq_col_text(st, 3), sizeof(row.group_id));
-        row.in_group = sqlite3_column_int(st, 4) != 0;
-        rc = cb(&row, arg);
-        if (rc != 0) {
-            if (err != NULL && err->msg[0] == '\0')
-                (void)pb__err_set(err, rc, "status: %s", pb_strerror(rc));
-            break;
-        }
-    }
+    status_ctx c = {s, cb, arg, err};
+    rc = pb__sq_each_row(s, st, status_row, &c, "read status", err);
     pb__sq_stmt_done(st);
     pb__free(ids_json);
     return rc;
@@ -209,7 +213,24 @@ typedef struct chunk {
     size_t len;
 } chunk;
 
-/* Run one of the INSERT ... RETURNING organization_id statements over one chunk. */
+typedef struct insert_ctx {
+    const chunk *c;
+    pb_row_kind kind;
+    size_t *n_added;
+} insert_ctx;
+
+/* A row an insert returned: counted, and marked added in its plan entry. */
+static int inserted_row(sqlite3_stmt *st, void *arg)
+{
+    const insert_ctx *ic = arg;
+    (*ic->n_added)++;
+    ptrdiff_t at = pb__wplan_find(ic->c->plan, ic->c->from, ic->c->to, pb__sq_col_text(st, 0));
+    if (at >= 0)
+        ic->c->plan->added[at] |= (uint8_t)ic->kind;
+    return 0;
+}
+
+/* Run one of the INSERT ... RETURNING organization_id statements over the plan. */
 static int run_insert(sqlite_store *s, int id, const pb_target *t, const chunk *c, pb_row_kind kind,
                       size_t *n_added, const char *what, pb_err *err)
 {
@@ -221,20 +242,8 @@ static int run_insert(sqlite_store *s, int id, const pb_target *t, const chunk *
     (void)sqlite3_bind_text(st, 2, t->group_name, -1, SQLITE_STATIC);
     (void)sqlite3_bind_text(st, 3, t->group_display_name, -1, SQLITE_STATIC);
     (void)sqlite3_bind_blob(st, 4, c->list, (int)c->len, SQLITE_STATIC);
-    pb__sq_count_statement(s);
-    for (;;) {
-        int step = sqlite3_step(st);
-        if (step == SQLITE_DONE)
-            break;
-        if (step != SQLITE_ROW) {
-            rc = pb__sq_map_error(s, step, what, err);
-            break;
-        }
-        (*n_added)++;
-        ptrdiff_t at = pb__wplan_find(c->plan, c->from, c->to, pb__sq_col_text(st, 0));
-        if (at >= 0)
-            c->plan->added[at] |= (uint8_t)kind;
-    }
+    insert_ctx ic = {c, kind, n_added};
+    rc = pb__sq_each_row(s, st, inserted_row, &ic, what, err);
     pb__sq_stmt_done(st);
     return rc;
 }

@@ -69,6 +69,12 @@ int pb__sq_explain_missing(sqlite_store *s, pb_err *err);
 int pb__sq_stmt_get(sqlite_store *s, int id, sqlite3_stmt **out, pb_err *err);
 void pb__sq_stmt_done(sqlite3_stmt *st);
 void pb__sq_count_statement(sqlite_store *s);
+/* Step a bound statement to its end, counted as one statement: `row` for every row (a
+ * non-zero return stops there and is returned), a failed step mapped to PB_E* naming
+ * `what`. The statement is left for its owner to reset or finalize. */
+typedef int (*pb__sq_row_fn)(sqlite3_stmt *st, void *arg);
+int pb__sq_each_row(sqlite_store *s, sqlite3_stmt *st, pb__sq_row_fn row, void *arg,
+                    const char *what, pb_err *err);
 /* Run a cached statement that returns no rows we need. */
 int pb__sq_exec_simple(sqlite_store *s, int id, const char *what, pb_err *err);
 /* A multi-statement script, one engine call. */
