@@ -55,13 +55,14 @@
 /* Which organizations qualify, from the platform's tables (R restricts the templates `t`):
  * joined up from the configured presets, as the reference does, so each table is read once
  * whatever the shape of the data (probing organization by organization scans the presets
- * once per organization: there is no index to find a version's presets), and the big join
- * may run in parallel. Templates are deduplicated before they are looked up. */
+ * once per organization: there is no index to find a version's presets). One flat join, so
+ * that the DISTINCT over its organization ids is taken in each parallel worker and only
+ * those few rows are gathered (deduplicating templates first made the planner gather every
+ * joined row, or give up on workers, from a million presets on). */
 #define TABLES_ORGS(R)                                                                             \
-    "SELECT t.organization_id FROM templates t JOIN (SELECT DISTINCT tv.template_id"               \
-    " FROM template_version_presets p JOIN template_versions tv"                                   \
-    " ON tv.id = p.template_version_id WHERE p.desired_instances IS NOT NULL) x"                   \
-    " ON x.template_id = t.id WHERE NOT t.deleted" R
+    "SELECT t.organization_id FROM template_version_presets p JOIN template_versions tv"           \
+    " ON tv.id = p.template_version_id JOIN templates t ON t.id = tv.template_id"                  \
+    " WHERE p.desired_instances IS NOT NULL AND NOT t.deleted" R
 
 /* The summary holds the templates with a configured preset as of its last fold; the changes
  * log names the versions and templates written since. So a template counts if it is in the
