@@ -267,11 +267,22 @@ static void test_pg_reconnects(void **state)
              "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '%s'"
              " AND pid <> pg_backend_pid()",
              t->name);
-    usleep(100000);
+    /* until the server has ended the store's session (not a fixed sleep) */
+    long others = 1;
+    for (int i = 0; i < 500 && others > 0; i++) {
+        others = tdb_long(t,
+                          "SELECT count(*) FROM pg_stat_activity WHERE datname = '%s'"
+                          " AND pid <> pg_backend_pid() AND backend_type = 'client backend'",
+                          t->name);
+        if (others > 0)
+            usleep(10000);
+    }
+    assert_int_equal(others, 0);
     tdb_exec(t, "DELETE FROM organization_members");
     /* the first attempt finds the connection dead; the retry reconnects and prepares
      * its statements again */
     assert_int_equal(reconcile(f->s, &r), 0);
+    assert_int_equal(r.attempts, 2);
     assert_int_equal(r.memberships_added, 1);
     pb_report_fini(&r);
     assert_converged(t, org);

@@ -44,7 +44,7 @@
 #define WRITE_ALLOWED                                                                              \
     " AND EXISTS (SELECT 1 FROM users WHERE id = ?1 AND deleted = 0) AND NOT " PAUSED
 
-/* The organizations of the list ?4 (see chunk_list) whose kind bits include K. */
+/* The organizations of the list ?4 (see plan_list) whose kind bits include K. */
 #define IN_LIST(K)                                                                                 \
     " IN (WITH RECURSIVE n(i) AS (SELECT 0 WHERE length(?4) > 0"                                   \
     " UNION ALL SELECT i + 1 FROM n WHERE (i + 2) * 37 <= length(?4))"                             \
@@ -52,7 +52,7 @@
     " WHERE CAST(CAST(substr(?4, i * 37 + 37, 1) AS TEXT) AS INTEGER) & " K ")"
 
 /* Every insert binds ?1 user id, ?2 group name, ?3 group display name, ?4 the
- * organizations of one chunk (one list for the three, see chunk_list). */
+ * planned organizations (one list for the three, see plan_list). */
 const char *const pb__sq_stmt_sql[ST_COUNT] = {
     [ST_STATUS] = STATUS_SQL("2, 1"),
     [ST_STATUS_BY_ID] = STATUS_SQL("1"),
@@ -190,15 +190,15 @@ int pb__sq_exec_simple(sqlite_store *s, int id, const char *what, pb_err *err)
     return 0;
 }
 
-/* The plan (entries [from, to)) as one blob of 37-byte entries: the id's text, then its
- * kind bits as a digit. The writes bind it whole: a fixed number of statements whatever the
- * drift. Writing in chunks would bound what the statements hold (the list, the index SQLite
- * builds over it, the rows RETURNING gathers): at 100,000 drifted organizations, chunks of
- * 1,024 peaked at 16.5 MiB against 25.8 MiB whole, for 297 statements instead of 6. */
-static size_t chunk_list(const pb__wplan *p, size_t from, size_t to, char *out)
+/* The plan as one blob of 37-byte entries: the id's text, then its kind bits as a digit.
+ * The writes bind it whole: a fixed number of statements whatever the drift. Writing in
+ * chunks would bound what the statements hold (the list, the index SQLite builds over it,
+ * the rows RETURNING gathers): at 100,000 drifted organizations, chunks of 1,024 peaked at
+ * 16.5 MiB against 25.8 MiB whole, for 297 statements instead of 6. */
+static size_t plan_list(const pb__wplan *p, char *out)
 {
     size_t len = 0;
-    for (size_t i = from; i < to; i++) {
+    for (size_t i = 0; i < p->n; i++) {
         pb__uuid_format(pb__wplan_id(p, i), out + len);
         out[len + 36] = (char)('0' + pb__wplan_kinds(p, i));
         len += 37;
@@ -206,15 +206,8 @@ static size_t chunk_list(const pb__wplan *p, size_t from, size_t to, char *out)
     return len;
 }
 
-typedef struct chunk {
-    pb__wplan *plan;
-    size_t from, to;
-    const char *list;
-    size_t len;
-} chunk;
-
 typedef struct insert_ctx {
-    const chunk *c;
+    pb__wplan *plan;
     pb_row_kind kind;
     size_t *n_added;
 } insert_ctx;
@@ -224,15 +217,15 @@ static int inserted_row(sqlite3_stmt *st, void *arg)
 {
     const insert_ctx *ic = arg;
     (*ic->n_added)++;
-    ptrdiff_t at = pb__wplan_find(ic->c->plan, ic->c->from, ic->c->to, pb__sq_col_text(st, 0));
+    ptrdiff_t at = pb__wplan_find(ic->plan, 0, ic->plan->n, pb__sq_col_text(st, 0));
     if (at >= 0)
-        ic->c->plan->added[at] |= (uint8_t)ic->kind;
+        ic->plan->added[at] |= (uint8_t)ic->kind;
     return 0;
 }
 
-/* Run one of the INSERT ... RETURNING organization_id statements over the plan. */
-static int run_insert(sqlite_store *s, int id, const pb_target *t, const chunk *c, pb_row_kind kind,
-                      size_t *n_added, const char *what, pb_err *err)
+/* Run one of the INSERT ... RETURNING organization_id statements over the plan's list. */
+static int run_insert(sqlite_store *s, int id, const pb_target *t, pb__wplan *p, const char *list,
+                      size_t len, pb_row_kind kind, size_t *n_added, const char *what, pb_err *err)
 {
     sqlite3_stmt *st = NULL;
     int rc = pb__sq_stmt_get(s, id, &st, err);
@@ -241,20 +234,11 @@ static int run_insert(sqlite_store *s, int id, const pb_target *t, const chunk *
     (void)sqlite3_bind_text(st, 1, t->user_id, -1, SQLITE_STATIC);
     (void)sqlite3_bind_text(st, 2, t->group_name, -1, SQLITE_STATIC);
     (void)sqlite3_bind_text(st, 3, t->group_display_name, -1, SQLITE_STATIC);
-    (void)sqlite3_bind_blob(st, 4, c->list, (int)c->len, SQLITE_STATIC);
-    insert_ctx ic = {c, kind, n_added};
+    (void)sqlite3_bind_blob(st, 4, list, (int)len, SQLITE_STATIC);
+    insert_ctx ic = {p, kind, n_added};
     rc = pb__sq_each_row(s, st, inserted_row, &ic, what, err);
     pb__sq_stmt_done(st);
     return rc;
-}
-
-/* The kinds the entries [from, to) miss. */
-static unsigned chunk_kinds(const pb__wplan *p, size_t from, size_t to)
-{
-    unsigned kinds = 0;
-    for (size_t i = from; i < to; i++)
-        kinds |= pb__wplan_kinds(p, i);
-    return kinds;
 }
 
 int pb__sq_write(pb_store *base, const pb_target *t, pb__wplan *p, pb_write_result *res,
@@ -273,16 +257,15 @@ int pb__sq_write(pb_store *base, const pb_target *t, pb__wplan *p, pb_write_resu
     in_tx = true;
     /* The three inserts in id order; the groups exist before the group memberships look
      * them up. */
-    chunk c = {p, 0, p->n, list, chunk_list(p, 0, p->n, list)};
-    unsigned kinds = chunk_kinds(p, 0, p->n);
-    if (kinds & PB_ROW_MEMBER)
-        rc = run_insert(s, ST_INS_MEMBER, t, &c, PB_ROW_MEMBER, &res->memberships_added,
+    size_t len = plan_list(p, list);
+    if (p->n_kind[0] > 0)
+        rc = run_insert(s, ST_INS_MEMBER, t, p, list, len, PB_ROW_MEMBER, &res->memberships_added,
                         "insert organization memberships", err);
-    if (rc == 0 && (kinds & PB_ROW_GROUP))
-        rc = run_insert(s, ST_INS_GROUP, t, &c, PB_ROW_GROUP, &res->groups_created, "insert groups",
-                        err);
-    if (rc == 0 && (kinds & PB_ROW_GROUP_MEMBER))
-        rc = run_insert(s, ST_INS_GROUP_MEMBER, t, &c, PB_ROW_GROUP_MEMBER,
+    if (rc == 0 && p->n_kind[1] > 0)
+        rc = run_insert(s, ST_INS_GROUP, t, p, list, len, PB_ROW_GROUP, &res->groups_created,
+                        "insert groups", err);
+    if (rc == 0 && p->n_kind[2] > 0)
+        rc = run_insert(s, ST_INS_GROUP_MEMBER, t, p, list, len, PB_ROW_GROUP_MEMBER,
                         &res->group_memberships_added, "insert group memberships", err);
     if (rc != 0)
         goto out;
