@@ -28,4 +28,10 @@
     "SELECT (SELECT count(*) FROM (" PB_TEST_EFFECTIVE " EXCEPT " PB_TEST_RECOUNT ") a)"           \
     " + (SELECT count(*) FROM (" PB_TEST_RECOUNT " EXCEPT " PB_TEST_EFFECTIVE ") b)"
 
+/* PostgreSQL: rows of the summary whose organization is not their template's (a template
+ * gone for good counts too: after a fold no row may be left for it). */
+#define PB_TEST_ORG_MISMATCHES_SQL                                                                 \
+    "SELECT count(*) FROM prebuilds_configured_templates c LEFT JOIN templates t"                  \
+    " ON t.id = c.template_id WHERE t.organization_id IS DISTINCT FROM c.organization_id"
+
 #endif

@@ -46,8 +46,9 @@ typedef struct pb_status_info {
     pb_user_state user;
     bool paused;            /* the platform's pause switch (site_configs prebuilds_settings) */
     bool summary_used;      /* qualification was read from the configured-templates summary */
-    bool summary_untrusted; /* the summary exists but a trigger failed or is disabled: the
-                               tables were read instead; run 'prebuilds init --summary' */
+    bool summary_untrusted; /* the summary exists but a trigger failed or is disabled, or
+                               an older prebuilds built it: the tables were read instead;
+                               run 'prebuilds init --summary' */
     bool summary_pending;   /* changes wait to be folded into the summary (pb_store_fold) */
 } pb_status_info;
 

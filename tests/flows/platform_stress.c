@@ -915,6 +915,10 @@ static void check_summary(PGconn *c)
         }
     }
     PQclear(r);
+    long wrong_org = fl_long(c, "SELECT count(*) FROM prebuilds_configured_templates c"
+                                " JOIN templates t ON t.id = c.template_id"
+                                " WHERE t.organization_id <> c.organization_id");
+    check(wrong_org == 0, "(iii) every summary row carries its template's organization");
     r = PQexec(c, "SELECT is_called FROM prebuilds_summary_faults");
     if (PQresultStatus(r) != PGRES_TUPLES_OK) {
         (void)printf("FAIL: (iv) prebuilds_summary_faults not readable: %s", PQerrorMessage(c));

@@ -1,7 +1,8 @@
 /* Integration tests of the configured-templates summary, on SQLite and PostgreSQL
  * (PB_TEST_BACKEND): it follows every kind of change the triggers must follow, is rebuilt
  * by `init --summary`, stays exact under writers at REPEATABLE READ, costs one fold after a
- * template change, and is not trusted once a trigger failed or was disabled. Each check
+ * template change, and is not trusted once a trigger failed or was disabled, or when an
+ * older prebuilds built it. Each check
  * compares it with a recount from the tables (summary_mismatches, in tstore.c). */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -359,6 +360,60 @@ static void test_pg_summary_untrusted(void **state)
     pb_report_fini(&r);
 }
 
+/* A summary built by an older prebuilds has no organization per row: the status statement
+ * does not read it (nor fail on it), says it is not trusted, and `init --summary` brings it
+ * up to date in place. */
+static void test_pg_summary_older_version(void **state)
+{
+    if (tdb_backend() != PB_BACKEND_PG)
+        skip();
+    fx *f = *state;
+    tdb *t = &f->t;
+    seed(f->s, 10, 0.5, 0.0);
+    pb_report r;
+    assert_int_equal(reconcile(f->s, &r), 0);
+    pb_report_fini(&r);
+    tdb_exec(t, "ALTER TABLE prebuilds_configured_templates DROP COLUMN organization_id");
+    pb_status_info info;
+    pb_store *s = tdb_store(t);
+    for (int pass = 0; pass < 2; pass++) { /* a fresh store's probe, and again */
+        assert_int_equal(reconcile(s, &r), 0);
+        pb_store_status_info(s, &info);
+        assert_true(info.summary_untrusted);
+        assert_false(info.summary_used);
+        assert_int_equal(r.organizations, 5); /* the tables' answer, in one statement */
+        assert_int_equal(r.statements, 1);
+        pb_report_fini(&r);
+    }
+    pb_store_free(&s);
+    /* a store that was reading it natively fails once, as when the summary is removed
+     * under it, and probes from then on */
+    assert_int_equal(reconcile(f->s, &r), PB_ENOSCHEMA);
+    pb_report_fini(&r);
+    assert_int_equal(reconcile(f->s, &r), 0);
+    assert_int_equal(r.organizations, 5);
+    pb_report_fini(&r);
+    pb_target tg = target();
+    pb_init_opts o = {.create_user = true, .summary = true};
+    pb_init_result ir;
+    pb_err err;
+    assert_int_equal(pb_store_init(f->s, &tg, &o, &ir, &err), 0);
+    assert_true(ir.summary_built);
+    assert_int_equal(tdb_long(t, "SELECT count(*) FROM prebuilds_configured_templates"
+                                 " WHERE organization_id IS NULL"),
+                     0);
+    pb_store_free(&f->s);
+    SUMMARY_OK(t, 5);
+    f->s = tdb_store(t);
+    for (int pass = 0; pass < 2; pass++) {
+        assert_int_equal(reconcile(f->s, &r), 0);
+        pb_store_status_info(f->s, &info);
+        assert_true(info.summary_used);
+        assert_int_equal(r.organizations, 5);
+        pb_report_fini(&r);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -367,6 +422,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_pg_summary_repeatable_read, fx_setup_pg, fx_teardown),
         cmocka_unit_test_setup_teardown(test_pg_summary_fold_cost, fx_setup_pg, fx_teardown),
         cmocka_unit_test_setup_teardown(test_pg_summary_untrusted, fx_setup_pg, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_pg_summary_older_version, fx_setup_pg, fx_teardown),
     };
     const char *group = tdb_backend() == PB_BACKEND_PG ? "summary-postgresql" : "summary-sqlite";
     return fx_exit(cmocka_run_group_tests_name(group, tests, fx_group_setup, fx_group_teardown));

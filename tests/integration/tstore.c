@@ -179,5 +179,7 @@ long summary_mismatches(tdb *t)
     pb_store_free(&s);
     /* folding changes how the answer is stored, never the answer */
     assert_int_equal(tdb_long(t, "%s", PB_TEST_SUMMARY_MISMATCHES_SQL), effective);
+    /* and every row folded in carries its template's organization */
+    assert_int_equal(tdb_long(t, "%s", PB_TEST_ORG_MISMATCHES_SQL), 0);
     return effective;
 }

@@ -64,11 +64,15 @@
     " ON tv.id = p.template_version_id JOIN templates t ON t.id = tv.template_id"                  \
     " WHERE p.desired_instances IS NOT NULL AND NOT t.deleted" R
 
-/* The summary holds the templates with a configured preset as of its last fold; the changes
- * log names the versions and templates written since. So a template counts if it is in the
- * summary and no change names it, or if a change names it and a recount finds a configured
- * preset now. The summary is trusted only while its five triggers fire and none of them
- * ever failed; otherwise the tables are read. Q is the quote of the text this goes in. */
+/* The summary holds the templates with a configured preset as of its last fold, each with
+ * its organization; the changes log names the versions and templates written since. So a
+ * template counts if it is in the summary, no change names it and it is not soft-deleted
+ * (the platform soft-deletes and restores templates with an UPDATE that no trigger of ours
+ * follows; the few deleted ones are an anti-join, where a join to every template would
+ * cost a probe per configured one), or if a change names it and a recount finds a
+ * configured preset now. The summary is trusted only while its five triggers fire and none
+ * of them ever failed; otherwise the tables are read. Q is the quote of the text this goes
+ * in. */
 #define SUMMARY_CHANGED(Q)                                                                         \
     "changed AS MATERIALIZED (SELECT tv.template_id FROM prebuilds_summary_changes c"              \
     " JOIN template_versions tv ON tv.id = c.version_id WHERE tv.template_id IS NOT NULL"          \
@@ -80,11 +84,12 @@
     "prebuilds_summary_" Q ") AND tgenabled IN (" Q "O" Q ", " Q "A" Q ")) = 5 AS trusted,"        \
     " EXISTS (SELECT 1 FROM prebuilds_summary_changes) AS pending)"
 
-/* The organizations the summary says qualify (R restricts the templates `t`). */
+/* The organizations the summary says qualify (R restricts `t`: the templates, and in the
+ * first branch the summary's rows, which carry the organization too). */
 #define SUMMARY_ORGS(R)                                                                            \
-    "SELECT t.organization_id FROM prebuilds_configured_templates c"                               \
-    " JOIN templates t ON t.id = c.template_id WHERE NOT t.deleted" R                              \
-    " AND c.template_id NOT IN (SELECT template_id FROM changed) AND (SELECT trusted FROM f)"      \
+    "SELECT t.organization_id FROM prebuilds_configured_templates t"                               \
+    " WHERE t.template_id NOT IN (SELECT template_id FROM changed) AND NOT EXISTS (SELECT 1"       \
+    " FROM templates d WHERE d.id = t.template_id AND d.deleted) AND (SELECT trusted FROM f)" R    \
     " UNION SELECT t.organization_id FROM templates t WHERE NOT t.deleted" R                       \
     " AND (SELECT trusted AND pending FROM f) AND t.id IN (SELECT tv.template_id"                  \
     " FROM template_version_presets p JOIN template_versions tv"                                   \
@@ -108,11 +113,19 @@
     "coalesce(has_table_privilege(to_regclass('prebuilds_configured_templates'), 'SELECT')"        \
     " AND has_table_privilege(to_regclass('prebuilds_summary_changes'), 'SELECT')"                 \
     " AND has_sequence_privilege(to_regclass('prebuilds_summary_faults'), 'SELECT'), false)"
+/* A summary built by an older prebuilds lacks the organization of each row: the probe does
+ * not read it (a text naming the column would fail there) and reports it untrusted until
+ * `init --summary` rebuilds it. The install script sets the column NOT NULL last. */
+#define SUMMARY_CURRENT                                                                            \
+    "EXISTS (SELECT FROM pg_attribute WHERE attrelid = "                                           \
+    "to_regclass('prebuilds_configured_templates')"                                                \
+    " AND attname = 'organization_id' AND attnotnull AND NOT attisdropped)"
 #define XML_VALUE(tag) "split_part(split_part(x, '<" tag ">', 2), '</" tag ">', 1)"
 
 /* QUERY is the text query_to_xml runs; O restricts the organizations `o`. */
 #define PROBE(QUERY, O)                                                                            \
-    "WITH s AS MATERIALIZED (SELECT " SUMMARY_READABLE " AS readable),"                            \
+    "WITH s AS MATERIALIZED (SELECT " SUMMARY_READABLE " AS readable, " SUMMARY_CURRENT            \
+    " AS current),"                                                                                \
     " x AS MATERIALIZED (SELECT readable, query_to_xml(" QUERY ", false, false, '')::text AS x"    \
     " FROM s),"                                                                                    \
     " f AS MATERIALIZED (SELECT readable, readable AND " XML_VALUE(                                \
@@ -130,10 +143,10 @@
                                               ", trusted, pending FROM f ORDER BY 2, 1"
 
 #define PROBE_ALL_QUERY                                                                            \
-    "CASE WHEN readable THEN " PROBE_SUMMARY("") " ELSE " PROBE_TABLES("") " END"
+    "CASE WHEN readable AND current THEN " PROBE_SUMMARY("") " ELSE " PROBE_TABLES("") " END"
 /* Some organizations: the dynamic query is restricted too, the ids quoted by format(). */
 #define PROBE_SOME_QUERY                                                                           \
-    "format(CASE WHEN readable THEN " PROBE_SUMMARY("%1$s") " ELSE " PROBE_TABLES(                 \
+    "format(CASE WHEN readable AND current THEN " PROBE_SUMMARY("%1$s") " ELSE " PROBE_TABLES(     \
         "%1$s") " END, format(' AND t.organization_id = ANY (%L::uuid[])', ($3::uuid[])::text))"
 
 /* ---- the summary form ---- */
@@ -217,26 +230,27 @@ const pb__pg_stmt pb__pg_stmts[PST_COUNT] = {
      * interleave) and with a snapshot taken after it: every change the statement deletes is
      * counted by it; later ones stay in the log for the next fold. */
     [PST_FOLD_LOCK] = {"pb_fold_lock", "SELECT pg_advisory_xact_lock(1886545250, 1)"},
-    [PST_FOLD] = {"pb_fold",
-                  "WITH gone AS (DELETE FROM prebuilds_summary_changes"
-                  " RETURNING version_id, template_id),"
-                  " changed AS (SELECT tv.template_id FROM gone g"
-                  "  JOIN template_versions tv ON tv.id = g.version_id"
-                  "  WHERE tv.template_id IS NOT NULL"
-                  "  UNION SELECT template_id FROM gone WHERE template_id IS NOT NULL),"
-                  " configured AS (SELECT DISTINCT tv.template_id"
-                  "  FROM template_version_presets p"
-                  "  JOIN template_versions tv ON tv.id = p.template_version_id"
-                  "  WHERE p.desired_instances IS NOT NULL"
-                  "  AND tv.template_id IN (SELECT template_id FROM changed)),"
-                  " dropped AS (DELETE FROM prebuilds_configured_templates c"
-                  "  WHERE c.template_id IN (SELECT template_id FROM changed)"
-                  "  AND c.template_id NOT IN (SELECT template_id FROM configured)"
-                  "  RETURNING 1),"
-                  " added AS (INSERT INTO prebuilds_configured_templates (template_id)"
-                  "  SELECT template_id FROM configured ON CONFLICT DO NOTHING RETURNING 1)"
-                  " SELECT (SELECT count(*) FROM gone), (SELECT count(*) FROM dropped),"
-                  " (SELECT count(*) FROM added)"},
+    [PST_FOLD] = {"pb_fold", "WITH gone AS (DELETE FROM prebuilds_summary_changes"
+                             " RETURNING version_id, template_id),"
+                             " changed AS (SELECT tv.template_id FROM gone g"
+                             "  JOIN template_versions tv ON tv.id = g.version_id"
+                             "  WHERE tv.template_id IS NOT NULL"
+                             "  UNION SELECT template_id FROM gone WHERE template_id IS NOT NULL),"
+                             " configured AS (SELECT DISTINCT tv.template_id, t.organization_id"
+                             "  FROM template_version_presets p"
+                             "  JOIN template_versions tv ON tv.id = p.template_version_id"
+                             "  JOIN templates t ON t.id = tv.template_id"
+                             "  WHERE p.desired_instances IS NOT NULL"
+                             "  AND tv.template_id IN (SELECT template_id FROM changed)),"
+                             " dropped AS (DELETE FROM prebuilds_configured_templates c"
+                             "  WHERE c.template_id IN (SELECT template_id FROM changed)"
+                             "  AND c.template_id NOT IN (SELECT template_id FROM configured)"
+                             "  RETURNING 1),"
+                             " added AS (INSERT INTO prebuilds_configured_templates"
+                             "  (template_id, organization_id) SELECT template_id, organization_id"
+                             "  FROM configured ON CONFLICT DO NOTHING RETURNING 1)"
+                             " SELECT (SELECT count(*) FROM gone), (SELECT count(*) FROM dropped),"
+                             " (SELECT count(*) FROM added)"},
     [PST_BEGIN] = {"pb_begin", "BEGIN"},
     [PST_COMMIT] = {"pb_commit", "COMMIT"},
 };

@@ -33,7 +33,14 @@ DROP FUNCTION IF EXISTS prebuilds_configured_lock(uuid, boolean);
 DROP FUNCTION IF EXISTS prebuilds_configured_lock_bucket(integer, boolean);
 DROP FUNCTION IF EXISTS prebuilds_configured_bucket(uuid);
 
-CREATE TABLE IF NOT EXISTS prebuilds_configured_templates (template_id uuid PRIMARY KEY);
+-- Each configured template with its organization, so that the status statement finds the
+-- organizations without a join to `templates` (a template never moves to another
+-- organization; a soft-deleted one is left out when the summary is read). A summary built
+-- by an older prebuilds has no organization_id: the column is added here, filled by the
+-- recount below, and until then the status statement does not trust that summary.
+CREATE TABLE IF NOT EXISTS prebuilds_configured_templates (template_id uuid PRIMARY KEY,
+                                                            organization_id uuid);
+ALTER TABLE prebuilds_configured_templates ADD COLUMN IF NOT EXISTS organization_id uuid;
 
 -- One row per statement that may have changed whether a version (version_id) or a template
 -- (template_id) has a configured preset. No key: appending never waits for anyone.
@@ -178,7 +185,9 @@ REVOKE ALL ON FUNCTION prebuilds_summary_versions() FROM PUBLIC;
 LOCK TABLE template_versions, template_version_presets IN SHARE ROW EXCLUSIVE MODE;
 DELETE FROM prebuilds_summary_changes;
 DELETE FROM prebuilds_configured_templates;
-INSERT INTO prebuilds_configured_templates (template_id)
-SELECT DISTINCT tv.template_id
+INSERT INTO prebuilds_configured_templates (template_id, organization_id)
+SELECT DISTINCT tv.template_id, t.organization_id
 FROM template_version_presets p JOIN template_versions tv ON tv.id = p.template_version_id
-WHERE p.desired_instances IS NOT NULL AND tv.template_id IS NOT NULL;
+JOIN templates t ON t.id = tv.template_id
+WHERE p.desired_instances IS NOT NULL;
+ALTER TABLE prebuilds_configured_templates ALTER COLUMN organization_id SET NOT NULL;
