@@ -73,20 +73,24 @@
  * configured preset now. The summary is trusted only while its five triggers fire and none
  * of them ever failed; otherwise the tables are read. Q is the quote of the text this goes
  * in. */
-#define SUMMARY_CHANGED(Q)                                                                         \
+#define CHANGED                                                                                    \
     "changed AS MATERIALIZED (SELECT tv.template_id FROM prebuilds_summary_changes c"              \
     " JOIN template_versions tv ON tv.id = c.version_id WHERE tv.template_id IS NOT NULL"          \
     " UNION SELECT c.template_id FROM prebuilds_summary_changes c"                                 \
-    " WHERE c.template_id IS NOT NULL),"                                                           \
-    " f AS MATERIALIZED (SELECT (SELECT NOT is_called FROM prebuilds_summary_faults) AND"          \
-    " (SELECT count(*) FROM pg_trigger WHERE tgrelid IN (to_regclass(" Q "template_versions" Q     \
+    " WHERE c.template_id IS NOT NULL)"
+#define TRIGGERS_FIRE(Q)                                                                           \
+    "(SELECT count(*) FROM pg_trigger WHERE tgrelid IN (to_regclass(" Q "template_versions" Q      \
     "), to_regclass(" Q "template_version_presets" Q ")) AND starts_with(tgname::text, " Q         \
-    "prebuilds_summary_" Q ") AND tgenabled IN (" Q "O" Q ", " Q "A" Q ")) = 5 AS trusted,"        \
-    " EXISTS (SELECT 1 FROM prebuilds_summary_changes) AS pending)"
+    "prebuilds_summary_" Q ") AND tgenabled IN (" Q "O" Q ", " Q "A" Q ")) = 5"
+#define PENDING "EXISTS (SELECT 1 FROM prebuilds_summary_changes)"
+#define SUMMARY_CHANGED(Q)                                                                         \
+    CHANGED ", f AS MATERIALIZED (SELECT (SELECT NOT is_called FROM prebuilds_summary_faults)"     \
+            " AND " TRIGGERS_FIRE(Q) " AS trusted, " PENDING " AS pending)"
 
-/* The organizations the summary says qualify (R restricts `t`: the templates, and in the
- * first branch the summary's rows, which carry the organization too). */
-#define SUMMARY_ORGS(R)                                                                            \
+/* The organizations a trusted summary says qualify (R restricts `t`: the templates, and in
+ * the first branch the summary's rows, which carry the organization too); then the same
+ * with the tables' answer when it is not trusted. */
+#define SUMMARY_ORGS_TRUSTED(R)                                                                    \
     "SELECT t.organization_id FROM prebuilds_configured_templates t"                               \
     " WHERE t.template_id NOT IN (SELECT template_id FROM changed) AND NOT EXISTS (SELECT 1"       \
     " FROM templates d WHERE d.id = t.template_id AND d.deleted) AND (SELECT trusted FROM f)" R    \
@@ -94,17 +98,21 @@
     " AND (SELECT trusted AND pending FROM f) AND t.id IN (SELECT tv.template_id"                  \
     " FROM template_version_presets p JOIN template_versions tv"                                   \
     " ON tv.id = p.template_version_id WHERE p.desired_instances IS NOT NULL"                      \
-    " AND tv.template_id IN (SELECT template_id FROM changed))"                                    \
-    " UNION " TABLES_ORGS(R) " AND NOT (SELECT trusted FROM f)"
+    " AND tv.template_id IN (SELECT template_id FROM changed))"
+#define SUMMARY_ORGS(R)                                                                            \
+    SUMMARY_ORGS_TRUSTED(R) " UNION " TABLES_ORGS(R) " AND NOT (SELECT trusted FROM f)"
 
 /* ---- the probe form ---- */
 
 /* The dynamic queries, as text literals of the statement (their quotes doubled). Each
- * returns one row: trusted, pending and the qualifying organization ids, comma-joined. */
+ * returns one row: whether changes are pending and the qualifying organization ids,
+ * comma-joined. The statement has already found the summary trusted (its faults and
+ * triggers are catalog facts it reads itself) when it runs the first, which so plans only
+ * the summary's own branches. */
 #define PROBE_SUMMARY(R)                                                                           \
-    "'WITH " SUMMARY_CHANGED("''") " SELECT trusted, pending,"                                     \
-                                   " (SELECT string_agg(id::text, '','') FROM (" SUMMARY_ORGS(     \
-                                       R) ") q(id)) AS orgs FROM f'"
+    "'WITH " CHANGED ", f AS MATERIALIZED (SELECT true AS trusted, " PENDING " AS pending)"        \
+    " SELECT pending, (SELECT string_agg(id::text, '','') FROM (" SUMMARY_ORGS_TRUSTED(            \
+        R) ") q(id)) AS orgs FROM f'"
 #define PROBE_TABLES(R)                                                                            \
     "'SELECT (SELECT string_agg(id::text, '','') FROM (SELECT DISTINCT organization_id"            \
     " FROM (" TABLES_ORGS(R) ") a) q(id)) AS orgs'"
@@ -122,31 +130,34 @@
     " AND attname = 'organization_id' AND attnotnull AND NOT attisdropped)"
 #define XML_VALUE(tag) "split_part(split_part(x, '<" tag ">', 2), '</" tag ">', 1)"
 
+/* Trusted: no trigger of the summary ever failed (its faults sequence was never called)
+ * and all five are enabled. Read only where the summary is readable and current. */
+#define SUMMARY_TRUSTED                                                                            \
+    "pg_sequence_last_value(to_regclass('prebuilds_summary_faults')) IS NULL AND " TRIGGERS_FIRE(  \
+        "'")
+
 /* QUERY is the text query_to_xml runs; O restricts the organizations `o`. */
 #define PROBE(QUERY, O)                                                                            \
-    "WITH s AS MATERIALIZED (SELECT " SUMMARY_READABLE " AS readable, " SUMMARY_CURRENT            \
-    " AS current),"                                                                                \
-    " x AS MATERIALIZED (SELECT readable, query_to_xml(" QUERY ", false, false, '')::text AS x"    \
-    " FROM s),"                                                                                    \
-    " f AS MATERIALIZED (SELECT readable, readable AND " XML_VALUE(                                \
-        "trusted") " = 'true'"                                                                     \
-                   " AS trusted, " XML_VALUE(                                                      \
-                       "pending") " = 'true' AS pending,"                                          \
-                                  " nullif(" XML_VALUE(                                            \
-                                      "orgs") ", '') AS orgs FROM x) " STATUS_SELECT               \
-                                              " FROM organizations o JOIN "                        \
-                                              "string_to_table((SELECT orgs FROM f), ',') AS "     \
-                                              "q(id)"                                              \
-                                              " ON q.id::uuid = o.id" LOOKUPS O                    \
-                                              " UNION ALL SELECT NULL, NULL, readable, NULL, "     \
-                                              "NULL, " USER_STATE ", " PAUSED                      \
-                                              ", trusted, pending FROM f ORDER BY 2, 1"
+    "WITH s AS MATERIALIZED (SELECT readable, CASE WHEN readable AND current "                     \
+    "THEN " SUMMARY_TRUSTED " ELSE false END AS trusted FROM (SELECT " SUMMARY_READABLE            \
+    " AS readable, " SUMMARY_CURRENT " AS current) r),"                                            \
+    " x AS MATERIALIZED (SELECT readable, trusted, query_to_xml(" QUERY                            \
+    ", false, false, '')::text AS x FROM s),"                                                      \
+    " f AS MATERIALIZED (SELECT readable, trusted, " XML_VALUE(                                    \
+        "pending") " = 'true' AS pending,"                                                         \
+                   " nullif(" XML_VALUE("orgs") ", '') AS orgs FROM x) " STATUS_SELECT             \
+                                                " FROM organizations o JOIN "                      \
+                                                "string_to_table((SELECT orgs FROM f), ',') AS "   \
+                                                "q(id)"                                            \
+                                                " ON q.id::uuid = o.id" LOOKUPS O                  \
+                                                " UNION ALL SELECT NULL, NULL, readable, NULL, "   \
+                                                "NULL, " USER_STATE ", " PAUSED                    \
+                                                ", trusted, pending FROM f ORDER BY 2, 1"
 
-#define PROBE_ALL_QUERY                                                                            \
-    "CASE WHEN readable AND current THEN " PROBE_SUMMARY("") " ELSE " PROBE_TABLES("") " END"
+#define PROBE_ALL_QUERY "CASE WHEN trusted THEN " PROBE_SUMMARY("") " ELSE " PROBE_TABLES("") " END"
 /* Some organizations: the dynamic query is restricted too, the ids quoted by format(). */
 #define PROBE_SOME_QUERY                                                                           \
-    "format(CASE WHEN readable AND current THEN " PROBE_SUMMARY("%1$s") " ELSE " PROBE_TABLES(     \
+    "format(CASE WHEN trusted THEN " PROBE_SUMMARY("%1$s") " ELSE " PROBE_TABLES(                  \
         "%1$s") " END, format(' AND t.organization_id = ANY (%L::uuid[])', ($3::uuid[])::text))"
 
 /* ---- the summary form ---- */
