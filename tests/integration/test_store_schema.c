@@ -240,8 +240,7 @@ static void test_pg_production_schema(void **state)
         pb_report_fini(&r);
     }
     assert_int_equal(server_calls(t->name), 3);
-    assert_int_equal(server_calls_like(t->name, "%FROM prebuilds_configured_templates t WHERE%"),
-                     2);
+    assert_int_equal(server_calls_like(t->name, "%FROM prebuilds_configured_templates c) t%"), 2);
     /* the platform keeps working through the triggers, as a role of its own would */
     platform_org(t, "prod-late", 1, orgs[5]);
     assert_int_equal(summary_mismatches(t), 0);

@@ -91,7 +91,9 @@
  * the first branch the summary's rows, which carry the organization too); then the same
  * with the tables' answer when it is not trusted. */
 #define SUMMARY_ORGS_TRUSTED(R)                                                                    \
-    "SELECT t.organization_id FROM prebuilds_configured_templates t"                               \
+    "SELECT t.organization_id FROM (SELECT c.template_id, coalesce(c.organization_id,"             \
+    " (SELECT d.organization_id FROM templates d WHERE d.id = c.template_id)) AS organization_id"  \
+    " FROM prebuilds_configured_templates c) t"                                                    \
     " WHERE t.template_id NOT IN (SELECT template_id FROM changed) AND NOT EXISTS (SELECT 1"       \
     " FROM templates d WHERE d.id = t.template_id AND d.deleted) AND (SELECT trusted FROM f)" R    \
     " UNION SELECT t.organization_id FROM templates t WHERE NOT t.deleted" R                       \
@@ -123,11 +125,12 @@
     " AND has_sequence_privilege(to_regclass('prebuilds_summary_faults'), 'SELECT'), false)"
 /* A summary built by an older prebuilds lacks the organization of each row: the probe does
  * not read it (a text naming the column would fail there) and reports it untrusted until
- * `init --summary` rebuilds it. The install script sets the column NOT NULL last. */
+ * `init --summary` rebuilds it. Rows an older prebuilds folded in since have none either:
+ * theirs is looked up (see SUMMARY_ORGS_TRUSTED). */
 #define SUMMARY_CURRENT                                                                            \
     "EXISTS (SELECT FROM pg_attribute WHERE attrelid = "                                           \
     "to_regclass('prebuilds_configured_templates')"                                                \
-    " AND attname = 'organization_id' AND attnotnull AND NOT attisdropped)"
+    " AND attname = 'organization_id' AND NOT attisdropped)"
 #define XML_VALUE(tag) "split_part(split_part(x, '<" tag ">', 2), '</" tag ">', 1)"
 
 /* Trusted: no trigger of the summary ever failed (its faults sequence was never called)

@@ -36,8 +36,11 @@ DROP FUNCTION IF EXISTS prebuilds_configured_bucket(uuid);
 -- Each configured template with its organization, so that the status statement finds the
 -- organizations without a join to `templates` (a template never moves to another
 -- organization; a soft-deleted one is left out when the summary is read). A summary built
--- by an older prebuilds has no organization_id: the column is added here, filled by the
--- recount below, and until then the status statement does not trust that summary.
+-- by an older prebuilds has no organization_id: the column is added here and filled by the
+-- recount below; until then the status statement does not read that summary. The column
+-- stays nullable so that an older prebuilds still running beside this one (a replica not
+-- yet upgraded) can go on folding into it: the status statement looks up the organization
+-- of a row that has none.
 CREATE TABLE IF NOT EXISTS prebuilds_configured_templates (template_id uuid PRIMARY KEY,
                                                             organization_id uuid);
 ALTER TABLE prebuilds_configured_templates ADD COLUMN IF NOT EXISTS organization_id uuid;
@@ -190,4 +193,3 @@ SELECT DISTINCT tv.template_id, t.organization_id
 FROM template_version_presets p JOIN template_versions tv ON tv.id = p.template_version_id
 JOIN templates t ON t.id = tv.template_id
 WHERE p.desired_instances IS NOT NULL;
-ALTER TABLE prebuilds_configured_templates ALTER COLUMN organization_id SET NOT NULL;
