@@ -132,6 +132,7 @@ static const struct pb_store_vtable sqlite_vt = {
     .close = pb__sq_close,
     .status = status_checked,
     .write = pb__sq_write,
+    .added_names = pb__sq_added_names,
     .init = pb__sq_init,
     .admin = &pb__sq_admin_ops,
     .seed = pb__sq_seed,

@@ -44,44 +44,82 @@
 #define WRITE_ALLOWED                                                                              \
     " AND EXISTS (SELECT 1 FROM users WHERE id = ?1 AND deleted = 0) AND NOT " PAUSED
 
-/* The organizations of the list ?4 (see plan_list) whose kind bits include K. */
-#define IN_LIST(K)                                                                                 \
-    " IN (WITH RECURSIVE n(i) AS (SELECT 0 WHERE length(?4) > 0"                                   \
-    " UNION ALL SELECT i + 1 FROM n WHERE (i + 2) * 37 <= length(?4))"                             \
-    " SELECT CAST(substr(?4, i * 37 + 1, 36) AS TEXT) FROM n"                                      \
-    " WHERE CAST(CAST(substr(?4, i * 37 + 37, 1) AS TEXT) AS INTEGER) & " K ")"
+/* The plan as the writes read it: ?4 is the plan's own array of 17-byte entries (the id's
+ * 16 bytes, then its kind bits), bound as it is; ?5, where a statement takes it, one byte
+ * per entry, the rows the pass adds (pb__wplan.added). e(i, id, k) walks the entries in
+ * the plan's order (by id) one at a time: a recursive CTE whose queue holds one row, as
+ * the outer loop of the statement (first in FROM, then CROSS or LEFT JOIN), so nothing
+ * is gathered, no ephemeral index, no sorter. The id is the canonical text the tables
+ * hold, a byte value 1 to 7 its position in X'01020304050607'. */
+#define BYTE_AT(B, POS) "instr(X'01020304050607', substr(" B ", " POS ", 1))"
+#define HEX_AT(OFF, LEN) "hex(substr(?4, i * 17 + " OFF ", " LEN "))"
+#define ENTRIES                                                                                    \
+    "WITH RECURSIVE n(i) AS (SELECT 0 WHERE length(?4) >= 17"                                      \
+    " UNION ALL SELECT i + 1 FROM n WHERE (i + 2) * 17 <= length(?4)),"                            \
+    " e(i, id, k) AS (SELECT i, lower(" HEX_AT("1", "4") " || '-' || " HEX_AT(                     \
+        "5", "2") " || '-' || " HEX_AT("7", "2") " || '-' || " HEX_AT("9", "2") " || '-' || "      \
+                                                                                HEX_AT("11", "6") \
+    "), " BYTE_AT("?4", "i * 17 + 17") " FROM n) "
+/* The entries whose bits in ?5 include K. */
+#define ADDS(K) " (" BYTE_AT("?5", "e.i + 1") " & " K ") <> 0"
 
-/* Every insert binds ?1 user id, ?2 group name, ?3 group display name, ?4 the
- * planned organizations (one list for the three, see plan_list). */
+/* Every write binds ?1 user id, ?2 group name, ?3 group display name, ?4 the plan's
+ * entries, and the inserts ?5 the rows ST_WRITE_PLAN found missing. */
 const char *const pb__sq_stmt_sql[ST_COUNT] = {
     [ST_STATUS] = STATUS_SQL("2, 1"),
     [ST_STATUS_BY_ID] = STATUS_SQL("1"),
     [ST_BEGIN] = "BEGIN IMMEDIATE",
     [ST_COMMIT] = "COMMIT",
     [ST_ROLLBACK] = "ROLLBACK",
-    /* Only live organizations: one deleted since the status read is skipped, not an error. */
-    [ST_INS_MEMBER] = "INSERT INTO organization_members"
-                      " (organization_id, user_id, created_at, updated_at, roles)"
-                      " SELECT o.id, ?1, " SQL_NOW ", " SQL_NOW ", '[]' FROM organizations o"
-                      " WHERE o.id" IN_LIST(
-                          "1") " AND o.deleted = 0" WRITE_ALLOWED
-                               " ORDER BY o.id ON CONFLICT DO NOTHING RETURNING organization_id",
-    [ST_INS_GROUP] = "INSERT INTO groups"
-                     " (id, name, organization_id, display_name, avatar_url, quota_allowance,"
-                     " source)"
-                     " SELECT " SQL_UUID4 ", ?2, o.id, ?3, '', 0, 'user' FROM organizations o"
-                     " WHERE o.id" IN_LIST(
-                         "2") " AND o.deleted = 0" WRITE_ALLOWED
-                              " ORDER BY o.id ON CONFLICT DO NOTHING RETURNING organization_id",
+    /* Per entry, the kinds the three inserts below will add, under the write lock: exactly
+     * what they add, since no one else writes until our COMMIT. A membership and a group
+     * for a live organization only (one deleted since the status read is skipped, not an
+     * error); a group membership in the group there is, or in the one the group insert
+     * creates. Nothing while the user is unusable or the switch is on. */
+    [ST_WRITE_PLAN] =
+        ENTRIES "SELECT e.i,"
+                " CASE WHEN e.k & 1 AND o.deleted = 0 AND NOT EXISTS (SELECT 1 FROM"
+                " organization_members om WHERE om.organization_id = e.id AND om.user_id = ?1)"
+                " THEN 1 ELSE 0 END"
+                " + CASE WHEN e.k & 2 AND o.deleted = 0 AND g.id IS NULL THEN 2 ELSE 0 END"
+                " + CASE WHEN e.k & 4 AND CASE WHEN g.id IS NULL THEN e.k & 2 AND o.deleted = 0"
+                " ELSE NOT EXISTS (SELECT 1 FROM group_members gm WHERE gm.group_id = g.id"
+                " AND gm.user_id = ?1) END THEN 4 ELSE 0 END"
+                " FROM e LEFT JOIN organizations o ON o.id = e.id"
+                " LEFT JOIN groups g ON g.organization_id = e.id AND g.name = ?2"
+                " WHERE 1" WRITE_ALLOWED,
+    /* The inserts take the entries ST_WRITE_PLAN marked, in id order, and keep their own
+     * checks: each adds what was counted, and its count is compared. */
+    [ST_INS_MEMBER] = ENTRIES "INSERT INTO organization_members"
+                              " (organization_id, user_id, created_at, updated_at, roles)"
+                              " SELECT o.id, ?1, " SQL_NOW ", " SQL_NOW ", '[]'"
+                              " FROM e CROSS JOIN organizations o ON o.id = e.id"
+                              " WHERE" ADDS("1") " AND o.deleted = 0" WRITE_ALLOWED
+                              " ON CONFLICT DO NOTHING",
+    [ST_INS_GROUP] = ENTRIES "INSERT INTO groups"
+                             " (id, name, organization_id, display_name, avatar_url,"
+                             " quota_allowance, source)"
+                             " SELECT " SQL_UUID4 ", ?2, o.id, ?3, '', 0, 'user'"
+                             " FROM e CROSS JOIN organizations o ON o.id = e.id"
+                             " WHERE" ADDS("2") " AND o.deleted = 0" WRITE_ALLOWED
+                             " ON CONFLICT DO NOTHING",
     /* The group is looked up by name here, after the insert above: whoever created it,
      * this finds it. */
-    [ST_INS_GROUP_MEMBER] =
-        "INSERT INTO group_members (user_id, group_id)"
-        " SELECT ?1, g.id FROM groups g"
-        " WHERE g.organization_id" IN_LIST(
-            "4") " AND g.name = ?2" WRITE_ALLOWED " ORDER BY g.organization_id"
-                 " ON CONFLICT DO NOTHING"
-                 " RETURNING (SELECT organization_id FROM groups WHERE id = group_id)",
+    [ST_INS_GROUP_MEMBER] = ENTRIES "INSERT INTO group_members (user_id, group_id)"
+                                    " SELECT ?1, g.id FROM e CROSS JOIN groups g"
+                                    " ON g.organization_id = e.id AND g.name = ?2"
+                                    " WHERE" ADDS("4") WRITE_ALLOWED " ON CONFLICT DO NOTHING",
+    /* After the COMMIT: the names of the organizations of the rows added (?5), kind by
+     * kind (k 1, 2, 4), each in the plan's order, one row at a time as the recursion
+     * makes (k, i). */
+    [ST_ADDED_NAMES] = "WITH RECURSIVE n(k, i) AS (SELECT 1, 0 WHERE length(?4) >= 17"
+                       " UNION ALL SELECT CASE WHEN (i + 2) * 17 <= length(?4) THEN k ELSE k * 2"
+                       " END, CASE WHEN (i + 2) * 17 <= length(?4) THEN i + 1 ELSE 0 END"
+                       " FROM n WHERE k < 4 OR (i + 2) * 17 <= length(?4))"
+                       " SELECT k, i, (SELECT name FROM organizations WHERE id = lower(" HEX_AT(
+                           "1", "4") " || '-' || " HEX_AT("5", "2") " || '-' || " HEX_AT("7", "2")
+                       " || '-' || " HEX_AT("9", "2") " || '-' || " HEX_AT(
+                           "11", "6") ")) FROM n WHERE " BYTE_AT("?5", "i + 1") " & k",
     /* Changes when another connection commits; reads the file header, no table. */
     [ST_DATA_VERSION] = "PRAGMA data_version",
 };
@@ -190,53 +228,79 @@ int pb__sq_exec_simple(sqlite_store *s, int id, const char *what, pb_err *err)
     return 0;
 }
 
-/* The plan as one blob of 37-byte entries: the id's text, then its kind bits as a digit.
- * The writes bind it whole: a fixed number of statements whatever the drift. Writing in
- * chunks would bound what the statements hold (the list, the index SQLite builds over it,
- * the rows RETURNING gathers): at 100,000 drifted organizations, chunks of 1,024 peaked at
- * 16.5 MiB against 25.8 MiB whole, for 297 statements instead of 6. */
-static size_t plan_list(const pb__wplan *p, char *out)
-{
-    size_t len = 0;
-    for (size_t i = 0; i < p->n; i++) {
-        pb__uuid_format(pb__wplan_id(p, i), out + len);
-        out[len + 36] = (char)('0' + pb__wplan_kinds(p, i));
-        len += 37;
-    }
-    return len;
-}
+/* The writes bind the plan's own entries (see ENTRIES): a fixed number of statements
+ * whatever the drift, and nothing held for them but the plan. At 100,000 drifted
+ * organizations the pass used to peak at 25.3 MiB of RSS with the plan as a text list
+ * (3.7 MB), read through IN (...) (an ephemeral index of the list, 3.6 MB, per insert)
+ * and RETURNING (SQLite gathers every returned row before the first step, 1.8 MB), plus
+ * the plan's names (1.8 MB); in chunks of 1,024 it was 16.5 MiB for 297 statements
+ * instead of 6. Now the rows to add are read first, under the lock, into the plan's
+ * `added` bits, the inserts take those entries without RETURNING, and the names are
+ * read back after the COMMIT: 8 statements (status, BEGIN, this read, three inserts,
+ * COMMIT, the names) for any drift, 13.6 MiB. */
 
-typedef struct insert_ctx {
+typedef struct plan_ctx {
     pb__wplan *plan;
-    pb_row_kind kind;
-    size_t *n_added;
-} insert_ctx;
+    size_t n[3]; /* rows to add per kind */
+} plan_ctx;
 
-/* A row an insert returned: counted, and marked added in its plan entry. */
-static int inserted_row(sqlite3_stmt *st, void *arg)
+static int planned_row(sqlite3_stmt *st, void *arg)
 {
-    const insert_ctx *ic = arg;
-    (*ic->n_added)++;
-    ptrdiff_t at = pb__wplan_find(ic->plan, 0, ic->plan->n, pb__sq_col_text(st, 0));
-    if (at >= 0)
-        ic->plan->added[at] |= (uint8_t)ic->kind;
+    plan_ctx *c = arg;
+    sqlite3_int64 i = sqlite3_column_int64(st, 0);
+    unsigned bits = (unsigned)sqlite3_column_int(st, 1) & 7u;
+    if (i < 0 || (size_t)i >= c->plan->n)
+        return 0;
+    c->plan->added[i] = (uint8_t)(bits & pb__wplan_kinds(c->plan, (size_t)i));
+    for (int k = 0; k < 3; k++)
+        if (c->plan->added[i] & (1u << k))
+            c->n[k]++;
     return 0;
 }
 
-/* Run one of the INSERT ... RETURNING organization_id statements over the plan's list. */
-static int run_insert(sqlite_store *s, int id, const pb_target *t, pb__wplan *p, const char *list,
-                      size_t len, pb_row_kind kind, size_t *n_added, const char *what, pb_err *err)
+static void bind_target(sqlite3_stmt *st, const pb_target *t, const pb__wplan *p)
+{
+    (void)sqlite3_bind_text(st, 1, t->user_id, -1, SQLITE_STATIC);
+    (void)sqlite3_bind_text(st, 2, t->group_name, -1, SQLITE_STATIC);
+    (void)sqlite3_bind_text(st, 3, t->group_display_name, -1, SQLITE_STATIC);
+    (void)sqlite3_bind_blob(st, 4, p->wire, (int)(p->n * PB__WENTRY), SQLITE_STATIC);
+}
+
+/* Which rows the inserts will add, into p->added and c->n. */
+static int read_plan(sqlite_store *s, const pb_target *t, pb__wplan *p, plan_ctx *c, pb_err *err)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = pb__sq_stmt_get(s, ST_WRITE_PLAN, &st, err);
+    if (rc != 0)
+        return rc;
+    bind_target(st, t, p);
+    rc = pb__sq_each_row(s, st, planned_row, c, "read the rows to add", err);
+    pb__sq_stmt_done(st);
+    return rc;
+}
+
+/* One insert over the entries read_plan marked with `kind`; it must add `expected`. */
+static int run_insert(sqlite_store *s, int id, const pb_target *t, const pb__wplan *p,
+                      size_t expected, size_t *n_added, const char *what, pb_err *err)
 {
     sqlite3_stmt *st = NULL;
     int rc = pb__sq_stmt_get(s, id, &st, err);
     if (rc != 0)
         return rc;
-    (void)sqlite3_bind_text(st, 1, t->user_id, -1, SQLITE_STATIC);
-    (void)sqlite3_bind_text(st, 2, t->group_name, -1, SQLITE_STATIC);
-    (void)sqlite3_bind_text(st, 3, t->group_display_name, -1, SQLITE_STATIC);
-    (void)sqlite3_bind_blob(st, 4, list, (int)len, SQLITE_STATIC);
-    insert_ctx ic = {p, kind, n_added};
-    rc = pb__sq_each_row(s, st, inserted_row, &ic, what, err);
+    bind_target(st, t, p);
+    (void)sqlite3_bind_blob(st, 5, p->added, (int)p->n, SQLITE_STATIC);
+    pb__sq_count_statement(s);
+    int step = sqlite3_step(st);
+    if (step == SQLITE_DONE) {
+        sqlite3_int64 changes = sqlite3_changes64(s->db);
+        if (changes == (sqlite3_int64)expected)
+            *n_added = expected;
+        else
+            rc = pb__err_set(err, PB_EDB, "%s: %lld rows added where %zu were missing", what,
+                             (long long)changes, expected);
+    } else {
+        rc = pb__sq_map_error(s, step, what, err);
+    }
     pb__sq_stmt_done(st);
     return rc;
 }
@@ -247,26 +311,26 @@ int pb__sq_write(pb_store *base, const pb_target *t, pb__wplan *p, pb_write_resu
     sqlite_store *s = (sqlite_store *)base;
     bool in_tx = false;
     int rc;
-    char *list = pb__malloc(p->n * 37 + 1);
-    if (list == NULL) {
-        rc = pb__err_set(err, PB_ENOMEM, "apply: out of memory");
+    if (p->n > (size_t)INT_MAX / PB__WENTRY) {
+        rc = pb__err_set(err, PB_ENOMEM, "apply: %zu organizations in one write", p->n);
         goto out;
     }
     if ((rc = pb__sq_exec_simple(s, ST_BEGIN, "begin write transaction", err)) != 0)
         goto out;
     in_tx = true;
+    plan_ctx c = {p, {0, 0, 0}};
+    if ((rc = read_plan(s, t, p, &c, err)) != 0)
+        goto out;
     /* The three inserts in id order; the groups exist before the group memberships look
-     * them up. */
-    size_t len = plan_list(p, list);
-    if (p->n_kind[0] > 0)
-        rc = run_insert(s, ST_INS_MEMBER, t, p, list, len, PB_ROW_MEMBER, &res->memberships_added,
-                        "insert organization memberships", err);
-    if (rc == 0 && p->n_kind[1] > 0)
-        rc = run_insert(s, ST_INS_GROUP, t, p, list, len, PB_ROW_GROUP, &res->groups_created,
-                        "insert groups", err);
-    if (rc == 0 && p->n_kind[2] > 0)
-        rc = run_insert(s, ST_INS_GROUP_MEMBER, t, p, list, len, PB_ROW_GROUP_MEMBER,
-                        &res->group_memberships_added, "insert group memberships", err);
+     * them up. An insert with nothing to add is not run. */
+    static const int ids[3] = {ST_INS_MEMBER, ST_INS_GROUP, ST_INS_GROUP_MEMBER};
+    static const char *const what[3] = {"insert organization memberships", "insert groups",
+                                        "insert group memberships"};
+    size_t *added[3] = {&res->memberships_added, &res->groups_created,
+                        &res->group_memberships_added};
+    for (int k = 0; k < 3 && rc == 0; k++)
+        if (c.n[k] > 0)
+            rc = run_insert(s, ids[k], t, p, c.n[k], added[k], what[k], err);
     if (rc != 0)
         goto out;
     if ((rc = pb__sq_exec_simple(s, ST_COMMIT, "commit write transaction", err)) != 0)
@@ -279,6 +343,44 @@ out:
     }
     if (rc != 0)
         memset(res, 0, sizeof(*res)); /* rolled back: nothing was added */
-    pb__free(list);
+    return rc;
+}
+
+typedef struct names_ctx {
+    pb__wplan *plan;
+    pb__added_fn cb;
+    void *arg;
+} names_ctx;
+
+static int named_row(sqlite3_stmt *st, void *arg)
+{
+    const names_ctx *c = arg;
+    unsigned kind = (unsigned)sqlite3_column_int(st, 0);
+    sqlite3_int64 i = sqlite3_column_int64(st, 1);
+    if (i < 0 || (size_t)i >= c->plan->n || (kind != PB_ROW_MEMBER && kind != PB_ROW_GROUP &&
+                                             kind != PB_ROW_GROUP_MEMBER))
+        return 0;
+    if (!(c->plan->added[i] & kind))
+        return 0;
+    c->plan->added[i] &= (uint8_t)~kind;
+    c->cb((pb_row_kind)kind, (size_t)i, pb__sq_col_text(st, 2), c->arg);
+    return 0;
+}
+
+int pb__sq_added_names(pb_store *base, pb__wplan *p, pb__added_fn cb, void *arg, pb_err *err)
+{
+    sqlite_store *s = (sqlite_store *)base;
+    sqlite3_stmt *st = NULL;
+    int rc = pb__sq_stmt_get(s, ST_ADDED_NAMES, &st, err);
+    if (rc != 0)
+        return rc;
+    (void)sqlite3_bind_blob(st, 4, p->wire, (int)(p->n * PB__WENTRY), SQLITE_STATIC);
+    /* a copy: named_row clears the bits it reported while the statement reads them */
+    (void)sqlite3_bind_blob(st, 5, p->added, (int)p->n, SQLITE_TRANSIENT);
+    names_ctx c = {p, cb, arg};
+    rc = pb__sq_each_row(s, st, named_row, &c, "read the names of the organizations", err);
+    pb__sq_stmt_done(st);
+    if (rc == PB_EINTERRUPTED)
+        s->interrupted = 1; /* still for the caller to see: this read only reports */
     return rc;
 }

@@ -28,9 +28,11 @@ enum {
     ST_BEGIN,
     ST_COMMIT,
     ST_ROLLBACK,
+    ST_WRITE_PLAN,
     ST_INS_MEMBER,
     ST_INS_GROUP,
     ST_INS_GROUP_MEMBER,
+    ST_ADDED_NAMES,
     ST_DATA_VERSION,
     ST_COUNT
 };
@@ -90,6 +92,7 @@ int pb__sq_status(pb_store *base, const pb_target *t, const char *const *ids, si
                   bool by_id, pb_status_cb cb, void *arg, pb_err *err);
 int pb__sq_write(pb_store *base, const pb_target *t, pb__wplan *p, pb_write_result *res,
                  pb_err *err);
+int pb__sq_added_names(pb_store *base, pb__wplan *p, pb__added_fn cb, void *arg, pb_err *err);
 int pb__sq_init(pb_store *base, const pb_target *t, const pb_init_opts *o, pb_init_result *res,
                 pb_err *err);
 int pb__sq_inspect(pb_store *base, pb_schema_info *out, pb_err *err);
