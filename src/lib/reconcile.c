@@ -101,7 +101,8 @@ static int write_plan(pb_store *s, const pb_target *t, const pb_reconcile_opts *
     if (o->added == NULL)
         return 0;
     added_ctx c = {o, plan};
-    if (plan->nameless && res.memberships_added + res.groups_created + res.group_memberships_added > 0) {
+    if (plan->nameless &&
+        res.memberships_added + res.groups_created + res.group_memberships_added > 0) {
         pb_err ignored;
         (void)s->vt->added_names(s, plan, report_added, &c, &ignored);
     }

@@ -44,27 +44,12 @@
 #define WRITE_ALLOWED                                                                              \
     " AND EXISTS (SELECT 1 FROM users WHERE id = ?1 AND deleted = 0) AND NOT " PAUSED
 
-/* The plan as the writes read it: ?4 is the plan's own array of 17-byte entries (the id's
- * 16 bytes, then its kind bits), bound as it is; ?5, where a statement takes it, one byte
- * per entry, the rows the pass adds (pb__wplan.added). e(i, id, k) walks the entries in
- * the plan's order (by id) one at a time: a recursive CTE whose queue holds one row, as
- * the outer loop of the statement (first in FROM, then CROSS or LEFT JOIN), so nothing
- * is gathered, no ephemeral index, no sorter. The id is the canonical text the tables
- * hold, a byte value 1 to 7 its position in X'01020304050607'. */
-#define BYTE_AT(B, POS) "instr(X'01020304050607', substr(" B ", " POS ", 1))"
-#define HEX_AT(OFF, LEN) "hex(substr(?4, i * 17 + " OFF ", " LEN "))"
-#define ENTRIES                                                                                    \
-    "WITH RECURSIVE n(i) AS (SELECT 0 WHERE length(?4) >= 17"                                      \
-    " UNION ALL SELECT i + 1 FROM n WHERE (i + 2) * 17 <= length(?4)),"                            \
-    " e(i, id, k) AS (SELECT i, lower(" HEX_AT("1", "4") " || '-' || " HEX_AT(                     \
-        "5", "2") " || '-' || " HEX_AT("7", "2") " || '-' || " HEX_AT("9", "2") " || '-' || "      \
-                                                                                HEX_AT("11", "6") \
-    "), " BYTE_AT("?4", "i * 17 + 17") " FROM n) "
-/* The entries whose bits in ?5 include K. */
-#define ADDS(K) " (" BYTE_AT("?5", "e.i + 1") " & " K ") <> 0"
+/* The writes read the plan through prebuilds_plan(?4) (entries.c), first in FROM and
+ * then CROSS or LEFT JOIN, so it is the outer loop: the entries one at a time in the
+ * plan's order (by id, the lock order), nothing gathered, no sorter. */
+#define PLAN " FROM prebuilds_plan(?4) e"
 
-/* Every write binds ?1 user id, ?2 group name, ?3 group display name, ?4 the plan's
- * entries, and the inserts ?5 the rows ST_WRITE_PLAN found missing. */
+/* Every write binds ?1 user id, ?2 group name, ?3 group display name, ?4 the plan. */
 const char *const pb__sq_stmt_sql[ST_COUNT] = {
     [ST_STATUS] = STATUS_SQL("2, 1"),
     [ST_STATUS_BY_ID] = STATUS_SQL("1"),
@@ -77,49 +62,43 @@ const char *const pb__sq_stmt_sql[ST_COUNT] = {
      * error); a group membership in the group there is, or in the one the group insert
      * creates. Nothing while the user is unusable or the switch is on. */
     [ST_WRITE_PLAN] =
-        ENTRIES "SELECT e.i,"
-                " CASE WHEN e.k & 1 AND o.deleted = 0 AND NOT EXISTS (SELECT 1 FROM"
-                " organization_members om WHERE om.organization_id = e.id AND om.user_id = ?1)"
-                " THEN 1 ELSE 0 END"
-                " + CASE WHEN e.k & 2 AND o.deleted = 0 AND g.id IS NULL THEN 2 ELSE 0 END"
-                " + CASE WHEN e.k & 4 AND CASE WHEN g.id IS NULL THEN e.k & 2 AND o.deleted = 0"
-                " ELSE NOT EXISTS (SELECT 1 FROM group_members gm WHERE gm.group_id = g.id"
-                " AND gm.user_id = ?1) END THEN 4 ELSE 0 END"
-                " FROM e LEFT JOIN organizations o ON o.id = e.id"
-                " LEFT JOIN groups g ON g.organization_id = e.id AND g.name = ?2"
-                " WHERE 1" WRITE_ALLOWED,
-    /* The inserts take the entries ST_WRITE_PLAN marked, in id order, and keep their own
-     * checks: each adds what was counted, and its count is compared. */
-    [ST_INS_MEMBER] = ENTRIES "INSERT INTO organization_members"
-                              " (organization_id, user_id, created_at, updated_at, roles)"
-                              " SELECT o.id, ?1, " SQL_NOW ", " SQL_NOW ", '[]'"
-                              " FROM e CROSS JOIN organizations o ON o.id = e.id"
-                              " WHERE" ADDS("1") " AND o.deleted = 0" WRITE_ALLOWED
-                              " ON CONFLICT DO NOTHING",
-    [ST_INS_GROUP] = ENTRIES "INSERT INTO groups"
-                             " (id, name, organization_id, display_name, avatar_url,"
-                             " quota_allowance, source)"
-                             " SELECT " SQL_UUID4 ", ?2, o.id, ?3, '', 0, 'user'"
-                             " FROM e CROSS JOIN organizations o ON o.id = e.id"
-                             " WHERE" ADDS("2") " AND o.deleted = 0" WRITE_ALLOWED
-                             " ON CONFLICT DO NOTHING",
+        "SELECT e.i,"
+        " CASE WHEN e.kinds & 1 AND o.deleted = 0 AND NOT EXISTS (SELECT 1 FROM"
+        " organization_members om WHERE om.organization_id = o.id AND om.user_id = ?1)"
+        " THEN 1 ELSE 0 END"
+        " + CASE WHEN e.kinds & 2 AND o.deleted = 0 AND g.id IS NULL THEN 2 ELSE 0 END"
+        " + CASE WHEN e.kinds & 4 AND CASE WHEN g.id IS NULL THEN e.kinds & 2 AND o.deleted = 0"
+        " ELSE NOT EXISTS (SELECT 1 FROM group_members gm WHERE gm.group_id = g.id"
+        " AND gm.user_id = ?1) END THEN 4 ELSE 0 END" PLAN
+        " LEFT JOIN organizations o ON o.id = e.id"
+        " LEFT JOIN groups g ON g.organization_id = e.id AND g.name = ?2"
+        " WHERE 1" WRITE_ALLOWED,
+    /* The inserts take the entries ST_WRITE_PLAN marked in pb__wplan.added and keep
+     * their own checks: each adds what was counted, and its count is compared. */
+    [ST_INS_MEMBER] =
+        "INSERT INTO organization_members"
+        " (organization_id, user_id, created_at, updated_at, roles)"
+        " SELECT o.id, ?1, " SQL_NOW ", " SQL_NOW ", '[]'" PLAN
+        " CROSS JOIN organizations o ON o.id = e.id"
+        " WHERE e.added & 1 AND o.deleted = 0" WRITE_ALLOWED " ON CONFLICT DO NOTHING",
+    [ST_INS_GROUP] = "INSERT INTO groups"
+                     " (id, name, organization_id, display_name, avatar_url, quota_allowance,"
+                     " source)"
+                     " SELECT " SQL_UUID4 ", ?2, o.id, ?3, '', 0, 'user'" PLAN
+                     " CROSS JOIN organizations o ON o.id = e.id"
+                     " WHERE e.added & 2 AND o.deleted = 0" WRITE_ALLOWED " ON CONFLICT DO NOTHING",
     /* The group is looked up by name here, after the insert above: whoever created it,
      * this finds it. */
-    [ST_INS_GROUP_MEMBER] = ENTRIES "INSERT INTO group_members (user_id, group_id)"
-                                    " SELECT ?1, g.id FROM e CROSS JOIN groups g"
-                                    " ON g.organization_id = e.id AND g.name = ?2"
-                                    " WHERE" ADDS("4") WRITE_ALLOWED " ON CONFLICT DO NOTHING",
-    /* After the COMMIT: the names of the organizations of the rows added (?5), kind by
-     * kind (k 1, 2, 4), each in the plan's order, one row at a time as the recursion
-     * makes (k, i). */
-    [ST_ADDED_NAMES] = "WITH RECURSIVE n(k, i) AS (SELECT 1, 0 WHERE length(?4) >= 17"
-                       " UNION ALL SELECT CASE WHEN (i + 2) * 17 <= length(?4) THEN k ELSE k * 2"
-                       " END, CASE WHEN (i + 2) * 17 <= length(?4) THEN i + 1 ELSE 0 END"
-                       " FROM n WHERE k < 4 OR (i + 2) * 17 <= length(?4))"
-                       " SELECT k, i, (SELECT name FROM organizations WHERE id = lower(" HEX_AT(
-                           "1", "4") " || '-' || " HEX_AT("5", "2") " || '-' || " HEX_AT("7", "2")
-                       " || '-' || " HEX_AT("9", "2") " || '-' || " HEX_AT(
-                           "11", "6") ")) FROM n WHERE " BYTE_AT("?5", "i + 1") " & k",
+    [ST_INS_GROUP_MEMBER] = "INSERT INTO group_members (user_id, group_id)"
+                            " SELECT ?1, g.id" PLAN " CROSS JOIN groups g"
+                            " ON g.organization_id = e.id AND g.name = ?2"
+                            " WHERE e.added & 4" WRITE_ALLOWED " ON CONFLICT DO NOTHING",
+    /* After the COMMIT: the names of the organizations of the rows added, kind by kind
+     * (the outer loop, k 1, 2, 4), each in the plan's order. */
+    [ST_ADDED_NAMES] = "SELECT k.k, e.i, o.name FROM (SELECT 1 AS k UNION ALL SELECT 2"
+                       " UNION ALL SELECT 4) k"
+                       " CROSS JOIN prebuilds_plan(?4) e"
+                       " LEFT JOIN organizations o ON o.id = e.id WHERE e.added & k.k",
     /* Changes when another connection commits; reads the file header, no table. */
     [ST_DATA_VERSION] = "PRAGMA data_version",
 };
@@ -228,7 +207,7 @@ int pb__sq_exec_simple(sqlite_store *s, int id, const char *what, pb_err *err)
     return 0;
 }
 
-/* The writes bind the plan's own entries (see ENTRIES): a fixed number of statements
+/* The writes read the plan in place (prebuilds_plan): a fixed number of statements
  * whatever the drift, and nothing held for them but the plan. At 100,000 drifted
  * organizations the pass used to peak at 25.3 MiB of RSS with the plan as a text list
  * (3.7 MB), read through IN (...) (an ephemeral index of the list, 3.6 MB, per insert)
@@ -258,12 +237,12 @@ static int planned_row(sqlite3_stmt *st, void *arg)
     return 0;
 }
 
-static void bind_target(sqlite3_stmt *st, const pb_target *t, const pb__wplan *p)
+static void bind_target(sqlite3_stmt *st, const pb_target *t, pb__wplan *p)
 {
     (void)sqlite3_bind_text(st, 1, t->user_id, -1, SQLITE_STATIC);
     (void)sqlite3_bind_text(st, 2, t->group_name, -1, SQLITE_STATIC);
     (void)sqlite3_bind_text(st, 3, t->group_display_name, -1, SQLITE_STATIC);
-    (void)sqlite3_bind_blob(st, 4, p->wire, (int)(p->n * PB__WENTRY), SQLITE_STATIC);
+    (void)sqlite3_bind_pointer(st, 4, p, PB__SQ_PLAN_PTR, NULL);
 }
 
 /* Which rows the inserts will add, into p->added and c->n. */
@@ -280,15 +259,14 @@ static int read_plan(sqlite_store *s, const pb_target *t, pb__wplan *p, plan_ctx
 }
 
 /* One insert over the entries read_plan marked with `kind`; it must add `expected`. */
-static int run_insert(sqlite_store *s, int id, const pb_target *t, const pb__wplan *p,
-                      size_t expected, size_t *n_added, const char *what, pb_err *err)
+static int run_insert(sqlite_store *s, int id, const pb_target *t, pb__wplan *p, size_t expected,
+                      size_t *n_added, const char *what, pb_err *err)
 {
     sqlite3_stmt *st = NULL;
     int rc = pb__sq_stmt_get(s, id, &st, err);
     if (rc != 0)
         return rc;
     bind_target(st, t, p);
-    (void)sqlite3_bind_blob(st, 5, p->added, (int)p->n, SQLITE_STATIC);
     pb__sq_count_statement(s);
     int step = sqlite3_step(st);
     if (step == SQLITE_DONE) {
@@ -311,10 +289,6 @@ int pb__sq_write(pb_store *base, const pb_target *t, pb__wplan *p, pb_write_resu
     sqlite_store *s = (sqlite_store *)base;
     bool in_tx = false;
     int rc;
-    if (p->n > (size_t)INT_MAX / PB__WENTRY) {
-        rc = pb__err_set(err, PB_ENOMEM, "apply: %zu organizations in one write", p->n);
-        goto out;
-    }
     if ((rc = pb__sq_exec_simple(s, ST_BEGIN, "begin write transaction", err)) != 0)
         goto out;
     in_tx = true;
@@ -357,8 +331,8 @@ static int named_row(sqlite3_stmt *st, void *arg)
     const names_ctx *c = arg;
     unsigned kind = (unsigned)sqlite3_column_int(st, 0);
     sqlite3_int64 i = sqlite3_column_int64(st, 1);
-    if (i < 0 || (size_t)i >= c->plan->n || (kind != PB_ROW_MEMBER && kind != PB_ROW_GROUP &&
-                                             kind != PB_ROW_GROUP_MEMBER))
+    if (i < 0 || (size_t)i >= c->plan->n ||
+        (kind != PB_ROW_MEMBER && kind != PB_ROW_GROUP && kind != PB_ROW_GROUP_MEMBER))
         return 0;
     if (!(c->plan->added[i] & kind))
         return 0;
@@ -374,9 +348,9 @@ int pb__sq_added_names(pb_store *base, pb__wplan *p, pb__added_fn cb, void *arg,
     int rc = pb__sq_stmt_get(s, ST_ADDED_NAMES, &st, err);
     if (rc != 0)
         return rc;
-    (void)sqlite3_bind_blob(st, 4, p->wire, (int)(p->n * PB__WENTRY), SQLITE_STATIC);
-    /* a copy: named_row clears the bits it reported while the statement reads them */
-    (void)sqlite3_bind_blob(st, 5, p->added, (int)p->n, SQLITE_TRANSIENT);
+    /* named_row clears the bit of a (kind, entry) reported; the kinds after it still
+     * read theirs */
+    (void)sqlite3_bind_pointer(st, 4, p, PB__SQ_PLAN_PTR, NULL);
     names_ctx c = {p, cb, arg};
     rc = pb__sq_each_row(s, st, named_row, &c, "read the names of the organizations", err);
     pb__sq_stmt_done(st);
