@@ -49,6 +49,24 @@
  * plan's order (by id, the lock order), nothing gathered, no sorter. */
 #define PLAN " FROM prebuilds_plan(?4) e"
 
+/* Each kind's rows come from one source, read twice under the write lock: first the
+ * entries whose row is missing (into pb__wplan.added), then the insert of those. Nothing
+ * else writes until our COMMIT, so the insert adds exactly the rows the read found, and
+ * its count is compared. Memberships and groups for live organizations only (one deleted
+ * since the status read is skipped, not an error); nothing while the user is unusable or
+ * the switch is on. */
+#define MEMBER_SRC                                                                                 \
+    PLAN " CROSS JOIN organizations o ON o.id = e.id"                                              \
+         " WHERE e.kinds & 1 AND o.deleted = 0" WRITE_ALLOWED
+#define GROUP_SRC                                                                                  \
+    PLAN " CROSS JOIN organizations o ON o.id = e.id"                                              \
+         " WHERE e.kinds & 2 AND o.deleted = 0" WRITE_ALLOWED
+/* The group is looked up by name, after the group insert: whoever created it, this finds
+ * it. */
+#define GROUP_MEMBER_SRC                                                                           \
+    PLAN " CROSS JOIN groups g ON g.organization_id = e.id AND g.name = ?2"                        \
+         " WHERE e.kinds & 4" WRITE_ALLOWED
+
 /* Every write binds ?1 user id, ?2 group name, ?3 group display name, ?4 the plan. */
 const char *const pb__sq_stmt_sql[ST_COUNT] = {
     [ST_STATUS] = STATUS_SQL("2, 1"),
@@ -56,43 +74,25 @@ const char *const pb__sq_stmt_sql[ST_COUNT] = {
     [ST_BEGIN] = "BEGIN IMMEDIATE",
     [ST_COMMIT] = "COMMIT",
     [ST_ROLLBACK] = "ROLLBACK",
-    /* Per entry, the kinds the three inserts below will add, under the write lock: exactly
-     * what they add, since no one else writes until our COMMIT. A membership and a group
-     * for a live organization only (one deleted since the status read is skipped, not an
-     * error); a group membership in the group there is, or in the one the group insert
-     * creates. Nothing while the user is unusable or the switch is on. */
-    [ST_WRITE_PLAN] =
-        "SELECT e.i,"
-        " CASE WHEN e.kinds & 1 AND o.deleted = 0 AND NOT EXISTS (SELECT 1 FROM"
-        " organization_members om WHERE om.organization_id = o.id AND om.user_id = ?1)"
-        " THEN 1 ELSE 0 END"
-        " + CASE WHEN e.kinds & 2 AND o.deleted = 0 AND g.id IS NULL THEN 2 ELSE 0 END"
-        " + CASE WHEN e.kinds & 4 AND CASE WHEN g.id IS NULL THEN e.kinds & 2 AND o.deleted = 0"
-        " ELSE NOT EXISTS (SELECT 1 FROM group_members gm WHERE gm.group_id = g.id"
-        " AND gm.user_id = ?1) END THEN 4 ELSE 0 END" PLAN
-        " LEFT JOIN organizations o ON o.id = e.id"
-        " LEFT JOIN groups g ON g.organization_id = e.id AND g.name = ?2"
-        " WHERE 1" WRITE_ALLOWED,
-    /* The inserts take the entries ST_WRITE_PLAN marked in pb__wplan.added and keep
-     * their own checks: each adds what was counted, and its count is compared. */
-    [ST_INS_MEMBER] =
-        "INSERT INTO organization_members"
-        " (organization_id, user_id, created_at, updated_at, roles)"
-        " SELECT o.id, ?1, " SQL_NOW ", " SQL_NOW ", '[]'" PLAN
-        " CROSS JOIN organizations o ON o.id = e.id"
-        " WHERE e.added & 1 AND o.deleted = 0" WRITE_ALLOWED " ON CONFLICT DO NOTHING",
+    [ST_MISSING_MEMBER] = "SELECT e.i" MEMBER_SRC " AND NOT EXISTS (SELECT 1 FROM"
+                          " organization_members x WHERE x.organization_id = o.id"
+                          " AND x.user_id = ?1)",
+    [ST_INS_MEMBER] = "INSERT INTO organization_members"
+                      " (organization_id, user_id, created_at, updated_at, roles)"
+                      " SELECT o.id, ?1, " SQL_NOW ", " SQL_NOW ", '[]'" MEMBER_SRC
+                      " AND e.added & 1 ON CONFLICT DO NOTHING",
+    [ST_MISSING_GROUP] = "SELECT e.i" GROUP_SRC " AND NOT EXISTS (SELECT 1 FROM groups x"
+                         " WHERE x.organization_id = o.id AND x.name = ?2)",
     [ST_INS_GROUP] = "INSERT INTO groups"
                      " (id, name, organization_id, display_name, avatar_url, quota_allowance,"
                      " source)"
-                     " SELECT " SQL_UUID4 ", ?2, o.id, ?3, '', 0, 'user'" PLAN
-                     " CROSS JOIN organizations o ON o.id = e.id"
-                     " WHERE e.added & 2 AND o.deleted = 0" WRITE_ALLOWED " ON CONFLICT DO NOTHING",
-    /* The group is looked up by name here, after the insert above: whoever created it,
-     * this finds it. */
-    [ST_INS_GROUP_MEMBER] = "INSERT INTO group_members (user_id, group_id)"
-                            " SELECT ?1, g.id" PLAN " CROSS JOIN groups g"
-                            " ON g.organization_id = e.id AND g.name = ?2"
-                            " WHERE e.added & 4" WRITE_ALLOWED " ON CONFLICT DO NOTHING",
+                     " SELECT " SQL_UUID4 ", ?2, o.id, ?3, '', 0, 'user'" GROUP_SRC
+                     " AND e.added & 2 ON CONFLICT DO NOTHING",
+    [ST_MISSING_GROUP_MEMBER] = "SELECT e.i" GROUP_MEMBER_SRC " AND NOT EXISTS (SELECT 1 FROM"
+                                " group_members x WHERE x.group_id = g.id AND x.user_id = ?1)",
+    [ST_INS_GROUP_MEMBER] =
+        "INSERT INTO group_members (user_id, group_id)"
+        " SELECT ?1, g.id" GROUP_MEMBER_SRC " AND e.added & 4 ON CONFLICT DO NOTHING",
     /* After the COMMIT: the names of the organizations of the rows added, kind by kind
      * (the outer loop, k 1, 2, 4), each in the plan's order. */
     [ST_ADDED_NAMES] = "SELECT k.k, e.i, o.name FROM (SELECT 1 AS k UNION ALL SELECT 2"
@@ -218,22 +218,20 @@ int pb__sq_exec_simple(sqlite_store *s, int id, const char *what, pb_err *err)
  * read back after the COMMIT: 8 statements (status, BEGIN, this read, three inserts,
  * COMMIT, the names) for any drift, 13.6 MiB. */
 
-typedef struct plan_ctx {
+typedef struct missing_ctx {
     pb__wplan *plan;
-    size_t n[3]; /* rows to add per kind */
-} plan_ctx;
+    uint8_t kind;
+    size_t n;
+} missing_ctx;
 
-static int planned_row(sqlite3_stmt *st, void *arg)
+static int missing_row(sqlite3_stmt *st, void *arg)
 {
-    plan_ctx *c = arg;
+    missing_ctx *c = arg;
     sqlite3_int64 i = sqlite3_column_int64(st, 0);
-    unsigned bits = (unsigned)sqlite3_column_int(st, 1) & 7u;
-    if (i < 0 || (size_t)i >= c->plan->n)
+    if (i < 0 || (size_t)i >= c->plan->n || (c->plan->added[i] & c->kind))
         return 0;
-    c->plan->added[i] = (uint8_t)(bits & pb__wplan_kinds(c->plan, (size_t)i));
-    for (int k = 0; k < 3; k++)
-        if (c->plan->added[i] & (1u << k))
-            c->n[k]++;
+    c->plan->added[i] |= c->kind;
+    c->n++;
     return 0;
 }
 
@@ -245,39 +243,35 @@ static void bind_target(sqlite3_stmt *st, const pb_target *t, pb__wplan *p)
     (void)sqlite3_bind_pointer(st, 4, p, PB__SQ_PLAN_PTR, NULL);
 }
 
-/* Which rows the inserts will add, into p->added and c->n. */
-static int read_plan(sqlite_store *s, const pb_target *t, pb__wplan *p, plan_ctx *c, pb_err *err)
+/* One kind: the read of the rows missing (marked in p->added), then their insert, which
+ * must add as many. */
+static int write_kind(sqlite_store *s, int read_id, int insert_id, const pb_target *t, pb__wplan *p,
+                      uint8_t kind, size_t *n_added, const char *what, pb_err *err)
 {
     sqlite3_stmt *st = NULL;
-    int rc = pb__sq_stmt_get(s, ST_WRITE_PLAN, &st, err);
+    int rc = pb__sq_stmt_get(s, read_id, &st, err);
     if (rc != 0)
         return rc;
     bind_target(st, t, p);
-    rc = pb__sq_each_row(s, st, planned_row, c, "read the rows to add", err);
+    missing_ctx c = {p, kind, 0};
+    rc = pb__sq_each_row(s, st, missing_row, &c, what, err);
     pb__sq_stmt_done(st);
-    return rc;
-}
-
-/* One insert over the entries read_plan marked with `kind`; it must add `expected`. */
-static int run_insert(sqlite_store *s, int id, const pb_target *t, pb__wplan *p, size_t expected,
-                      size_t *n_added, const char *what, pb_err *err)
-{
-    sqlite3_stmt *st = NULL;
-    int rc = pb__sq_stmt_get(s, id, &st, err);
-    if (rc != 0)
+    if (rc != 0 || (rc = pb__sq_stmt_get(s, insert_id, &st, err)) != 0)
         return rc;
     bind_target(st, t, p);
     pb__sq_count_statement(s);
     int step = sqlite3_step(st);
-    if (step == SQLITE_DONE) {
-        sqlite3_int64 changes = sqlite3_changes64(s->db);
-        if (changes == (sqlite3_int64)expected)
-            *n_added = expected;
-        else
-            rc = pb__err_set(err, PB_EDB, "%s: %lld rows added where %zu were missing", what,
-                             (long long)changes, expected);
-    } else {
+    if (step != SQLITE_DONE) {
         rc = pb__sq_map_error(s, step, what, err);
+    } else if (sqlite3_changes64(s->db) != (sqlite3_int64)c.n) {
+        /* something of our own connection (a trigger) wrote rows of this kind meanwhile;
+         * read again */
+        rc = pb__err_set(err, PB_ECONFLICT, "%s: %lld rows added where %zu were missing", what,
+                         (long long)sqlite3_changes64(s->db), c.n);
+        if (err != NULL)
+            err->retryable = true;
+    } else {
+        *n_added = c.n;
     }
     pb__sq_stmt_done(st);
     return rc;
@@ -292,19 +286,18 @@ int pb__sq_write(pb_store *base, const pb_target *t, pb__wplan *p, pb_write_resu
     if ((rc = pb__sq_exec_simple(s, ST_BEGIN, "begin write transaction", err)) != 0)
         goto out;
     in_tx = true;
-    plan_ctx c = {p, {0, 0, 0}};
-    if ((rc = read_plan(s, t, p, &c, err)) != 0)
-        goto out;
-    /* The three inserts in id order; the groups exist before the group memberships look
-     * them up. An insert with nothing to add is not run. */
-    static const int ids[3] = {ST_INS_MEMBER, ST_INS_GROUP, ST_INS_GROUP_MEMBER};
+    /* The three kinds in order, each in id order; the groups exist before the group
+     * memberships look them up. A kind the plan does not hold costs nothing. */
+    static const int reads[3] = {ST_MISSING_MEMBER, ST_MISSING_GROUP, ST_MISSING_GROUP_MEMBER};
+    static const int inserts[3] = {ST_INS_MEMBER, ST_INS_GROUP, ST_INS_GROUP_MEMBER};
     static const char *const what[3] = {"insert organization memberships", "insert groups",
                                         "insert group memberships"};
     size_t *added[3] = {&res->memberships_added, &res->groups_created,
                         &res->group_memberships_added};
     for (int k = 0; k < 3 && rc == 0; k++)
-        if (c.n[k] > 0)
-            rc = run_insert(s, ids[k], t, p, c.n[k], added[k], what[k], err);
+        if (p->n_kind[k] > 0)
+            rc = write_kind(s, reads[k], inserts[k], t, p, (uint8_t)(1u << k), added[k], what[k],
+                            err);
     if (rc != 0)
         goto out;
     if ((rc = pb__sq_exec_simple(s, ST_COMMIT, "commit write transaction", err)) != 0)
