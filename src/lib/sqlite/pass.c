@@ -49,23 +49,18 @@
  * plan's order (by id, the lock order), nothing gathered, no sorter. */
 #define PLAN " FROM prebuilds_plan(?4) e"
 
-/* Each kind's rows come from one source, read twice under the write lock: first the
- * entries whose row is missing (into pb__wplan.added), then the insert of those. Nothing
- * else writes until our COMMIT, so the insert adds exactly the rows the read found, and
- * its count is compared. Memberships and groups for live organizations only (one deleted
- * since the status read is skipped, not an error); nothing while the user is unusable or
- * the switch is on. */
-#define MEMBER_SRC                                                                                 \
-    PLAN " CROSS JOIN organizations o ON o.id = e.id"                                              \
-         " WHERE e.kinds & 1 AND o.deleted = 0" WRITE_ALLOWED
-#define GROUP_SRC                                                                                  \
-    PLAN " CROSS JOIN organizations o ON o.id = e.id"                                              \
-         " WHERE e.kinds & 2 AND o.deleted = 0" WRITE_ALLOWED
+/* Each kind is read, then inserted, under the write lock: the read marks in
+ * pb__wplan.added the entries whose row is missing, and the insert takes exactly those.
+ * Nothing else writes until our COMMIT, so the insert adds every row the read found
+ * (its count is compared), and needs no check of its own: the organization's id is the
+ * entry's. Memberships and groups for live organizations only (one deleted since the
+ * status read is skipped, not an error); nothing while the user is unusable or the
+ * switch is on. */
+#define MISSING(FROM_WHERE, ROW)                                                                   \
+    "SELECT e.i" PLAN FROM_WHERE WRITE_ALLOWED " AND NOT EXISTS (SELECT 1 FROM " ROW ")"
 /* The group is looked up by name, after the group insert: whoever created it, this finds
  * it. */
-#define GROUP_MEMBER_SRC                                                                           \
-    PLAN " CROSS JOIN groups g ON g.organization_id = e.id AND g.name = ?2"                        \
-         " WHERE e.kinds & 4" WRITE_ALLOWED
+#define IN_GROUP " CROSS JOIN groups g ON g.organization_id = e.id AND g.name = ?2"
 
 /* Every write binds ?1 user id, ?2 group name, ?3 group display name, ?4 the plan. */
 const char *const pb__sq_stmt_sql[ST_COUNT] = {
@@ -74,25 +69,28 @@ const char *const pb__sq_stmt_sql[ST_COUNT] = {
     [ST_BEGIN] = "BEGIN IMMEDIATE",
     [ST_COMMIT] = "COMMIT",
     [ST_ROLLBACK] = "ROLLBACK",
-    [ST_MISSING_MEMBER] = "SELECT e.i" MEMBER_SRC " AND NOT EXISTS (SELECT 1 FROM"
-                          " organization_members x WHERE x.organization_id = o.id"
-                          " AND x.user_id = ?1)",
+    [ST_MISSING_MEMBER] = MISSING(" CROSS JOIN organizations o ON o.id = e.id"
+                                  " WHERE e.kinds & 1 AND o.deleted = 0",
+                                  "organization_members x WHERE x.organization_id = o.id"
+                                  " AND x.user_id = ?1"),
     [ST_INS_MEMBER] = "INSERT INTO organization_members"
                       " (organization_id, user_id, created_at, updated_at, roles)"
-                      " SELECT o.id, ?1, " SQL_NOW ", " SQL_NOW ", '[]'" MEMBER_SRC
-                      " AND e.added & 1 ON CONFLICT DO NOTHING",
-    [ST_MISSING_GROUP] = "SELECT e.i" GROUP_SRC " AND NOT EXISTS (SELECT 1 FROM groups x"
-                         " WHERE x.organization_id = o.id AND x.name = ?2)",
+                      " SELECT e.id, ?1, " SQL_NOW ", " SQL_NOW ", '[]'" PLAN
+                      " WHERE e.added & 1 ON CONFLICT DO NOTHING",
+    [ST_MISSING_GROUP] = MISSING(" CROSS JOIN organizations o ON o.id = e.id"
+                                 " WHERE e.kinds & 2 AND o.deleted = 0",
+                                 "groups x WHERE x.organization_id = o.id AND x.name = ?2"),
     [ST_INS_GROUP] = "INSERT INTO groups"
                      " (id, name, organization_id, display_name, avatar_url, quota_allowance,"
                      " source)"
-                     " SELECT " SQL_UUID4 ", ?2, o.id, ?3, '', 0, 'user'" GROUP_SRC
-                     " AND e.added & 2 ON CONFLICT DO NOTHING",
-    [ST_MISSING_GROUP_MEMBER] = "SELECT e.i" GROUP_MEMBER_SRC " AND NOT EXISTS (SELECT 1 FROM"
-                                " group_members x WHERE x.group_id = g.id AND x.user_id = ?1)",
+                     " SELECT " SQL_UUID4 ", ?2, e.id, ?3, '', 0, 'user'" PLAN
+                     " WHERE e.added & 2 ON CONFLICT DO NOTHING",
+    [ST_MISSING_GROUP_MEMBER] =
+        MISSING(IN_GROUP " WHERE e.kinds & 4", "group_members x WHERE x.group_id = g.id"
+                                               " AND x.user_id = ?1"),
     [ST_INS_GROUP_MEMBER] =
         "INSERT INTO group_members (user_id, group_id)"
-        " SELECT ?1, g.id" GROUP_MEMBER_SRC " AND e.added & 4 ON CONFLICT DO NOTHING",
+        " SELECT ?1, g.id" PLAN IN_GROUP " WHERE e.added & 4 ON CONFLICT DO NOTHING",
     /* After the COMMIT: the names of the organizations of the rows added, kind by kind
      * (the outer loop, k 1, 2, 4), each in the plan's order. */
     [ST_ADDED_NAMES] = "SELECT k.k, e.i, o.name FROM (SELECT 1 AS k UNION ALL SELECT 2"
