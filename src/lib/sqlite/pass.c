@@ -267,11 +267,11 @@ static int write_kind(sqlite_store *s, int read_id, int insert_id, const pb_targ
     int step = sqlite3_step(st);
     if (step != SQLITE_DONE) {
         rc = pb__sq_map_error(s, step, what, err);
-    } else if (sqlite3_changes64(s->db) != (sqlite3_int64)c.n) {
+    } else if ((size_t)sqlite3_changes(s->db) != c.n) {
         /* something of our own connection (a trigger) wrote rows of this kind meanwhile;
          * read again */
-        rc = pb__err_set(err, PB_ECONFLICT, "%s: %lld rows added where %zu were missing", what,
-                         (long long)sqlite3_changes64(s->db), c.n);
+        rc = pb__err_set(err, PB_ECONFLICT, "%s: %d rows added where %zu were missing", what,
+                         sqlite3_changes(s->db), c.n);
         if (err != NULL)
             err->retryable = true;
     } else {
