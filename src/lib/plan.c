@@ -156,10 +156,12 @@ static int wplan_grow(pb__wplan *p)
     if (wire == NULL)
         return PB_ENOMEM;
     p->wire = wire;
-    uint32_t *name = pb__grow(p->name, &cap_name, p->n + 1, sizeof(*name));
-    if (name == NULL)
-        return PB_ENOMEM;
-    p->name = name;
+    if (!p->nameless) {
+        uint32_t *name = pb__grow(p->name, &cap_name, p->n + 1, sizeof(*name));
+        if (name == NULL)
+            return PB_ENOMEM;
+        p->name = name;
+    }
     uint8_t *added = pb__grow(p->added, &cap_added, p->n + 1, 1);
     if (added == NULL)
         return PB_ENOMEM;
@@ -174,9 +176,10 @@ static int wplan_push(pb__wplan *p, const char *org_id, unsigned kinds, const ch
         return PB_ENOMEM;
     uint8_t *w = p->wire + p->n * PB__WENTRY;
     memset(w, 0, PB__WENTRY);
-    p->name[p->n] = 0;
     p->added[p->n] = 0;
-    if (name != NULL) {
+    if (p->name != NULL)
+        p->name[p->n] = 0;
+    if (name != NULL && p->name != NULL) {
         size_t len = strlen(name) + 1;
         if (p->names_len + len > UINT32_MAX)
             return PB_ENOMEM;
@@ -229,9 +232,11 @@ static void swap_at(pb__wplan *p, size_t i, size_t j)
     memcpy(w, p->wire + i * PB__WENTRY, PB__WENTRY);
     memcpy(p->wire + i * PB__WENTRY, p->wire + j * PB__WENTRY, PB__WENTRY);
     memcpy(p->wire + j * PB__WENTRY, w, PB__WENTRY);
-    uint32_t name = p->name[i];
-    p->name[i] = p->name[j];
-    p->name[j] = name;
+    if (p->name != NULL) {
+        uint32_t name = p->name[i];
+        p->name[i] = p->name[j];
+        p->name[j] = name;
+    }
     uint8_t added = p->added[i];
     p->added[i] = p->added[j];
     p->added[j] = added;
@@ -277,7 +282,8 @@ void pb__wplan_sort(pb__wplan *p)
         }
         if (++out != i) {
             memcpy(p->wire + out * PB__WENTRY, p->wire + i * PB__WENTRY, PB__WENTRY);
-            p->name[out] = p->name[i];
+            if (p->name != NULL)
+                p->name[out] = p->name[i];
             p->added[out] = p->added[i];
         }
     }

@@ -68,9 +68,24 @@ static int check_facts(pb_store *s, const pb_target *t, pb_report *r, pb_status_
     return 0;
 }
 
+typedef struct added_ctx {
+    const pb_reconcile_opts *o;
+    const pb__wplan *plan;
+} added_ctx;
+
+static void report_added(pb_row_kind kind, size_t entry, const char *org_name, void *arg)
+{
+    const added_ctx *c = arg;
+    char id[PB_UUID_LEN + 1];
+    pb__uuid_format(pb__wplan_id(c->plan, entry), id);
+    c->o->added(kind, id, org_name, c->o->added_arg);
+}
+
 /* The plan's writes, set-based, in id order (the lock order). The rows they added are
  * reported once the transaction committed, kind by kind in id order, with the names the
- * status read. */
+ * status read or, for a nameless plan, the names the store reads back after the commit.
+ * That read failing fails nothing (the rows are committed): what it did not report is
+ * reported without a name. */
 static int write_plan(pb_store *s, const pb_target *t, const pb_reconcile_opts *o, pb__wplan *plan,
                       pb_report *r, pb_err *err)
 {
@@ -83,14 +98,18 @@ static int write_plan(pb_store *s, const pb_target *t, const pb_reconcile_opts *
     r->memberships_added = res.memberships_added;
     r->groups_created = res.groups_created;
     r->group_memberships_added = res.group_memberships_added;
-    for (int k = 0; k < 3 && o->added != NULL; k++)
-        for (size_t i = 0; i < plan->n; i++) {
-            if (!(plan->added[i] & kinds[k]))
-                continue;
-            char id[PB_UUID_LEN + 1];
-            pb__uuid_format(pb__wplan_id(plan, i), id);
-            o->added(kinds[k], id, pb__wplan_name(plan, i), o->added_arg);
-        }
+    if (o->added == NULL)
+        return 0;
+    added_ctx c = {o, plan};
+    if (plan->nameless &&
+        res.memberships_added + res.groups_created + res.group_memberships_added > 0) {
+        pb_err ignored;
+        (void)s->vt->added_names(s, plan, report_added, &c, &ignored);
+    }
+    for (int k = 0; k < 3; k++)
+        for (size_t i = 0; i < plan->n; i++)
+            if (plan->added[i] & kinds[k])
+                report_added(kinds[k], i, pb__wplan_name(plan, i), &c);
     return 0;
 }
 
@@ -101,6 +120,7 @@ static int attempt(pb_store *s, const pb_target *t, const pb_reconcile_opts *o, 
 {
     pb__wplan plan;
     pb__wplan_init(&plan);
+    plan.nameless = s->vt->added_names != NULL; /* read back after the commit instead */
     pb_status_info info;
     int rc = pb__store_status_plan(s, t, o->org_ids, o->n_org_ids, status_to_plan, &plan, err);
     if (rc == PB_ENOMEM && err->msg[0] == '\0')

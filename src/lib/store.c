@@ -148,6 +148,7 @@ int pb_store_apply(pb_store *s, const pb_target *t, const pb_write_set *w, pb_ad
         return rc;
     pb__wplan p;
     pb__wplan_init(&p);
+    p.nameless = true; /* pb_added_cb takes no name */
     for (int k = 0; k < N_KINDS && rc == 0; k++)
         for (size_t i = 0; i < n[k] && rc == 0; i++)
             rc = pb__wplan_add_id(&p, ids[k][i], (unsigned)kinds[k]);

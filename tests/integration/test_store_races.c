@@ -138,6 +138,32 @@ static void test_org_deleted_meanwhile(void **state)
     planned_fini(&p);
 }
 
+/* An organization soft-deleted between our read and our write, whose group is there:
+ * the membership is skipped, and the group membership still goes into the group that
+ * exists (the writes join the group, not the organization). */
+static void test_org_deleted_meanwhile_keeps_its_group(void **state)
+{
+    fx *f = *state;
+    tdb *t = &f->t;
+    char org[PB_UUID_LEN + 1], gid[PB_UUID_LEN + 1];
+    make_org(f->s, "acme", 1, org, NULL);
+    add_group(t, org, gid, 0, "theirs");
+    planned p;
+    plan_now(f->s, &p);
+    assert_int_equal(p.nm, 1);
+    assert_int_equal(p.ng, 0);
+    assert_int_equal(p.ngm, 1);
+    tdb_exec(t, "UPDATE organizations SET deleted = true WHERE id = '%s'", org);
+    pb_write_result res;
+    assert_int_equal(apply_planned(f->s, &p, &res), 0);
+    assert_int_equal(res.memberships_added, 0);
+    assert_int_equal(res.groups_created, 0);
+    assert_int_equal(res.group_memberships_added, 1);
+    assert_int_equal(n_members(t, org), 0);
+    assert_int_equal(n_in_group(t, org), 1);
+    planned_fini(&p);
+}
+
 typedef struct racer {
     const char *url;
     pb_report report;
@@ -294,6 +320,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_race_between_read_and_write, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_group_created_by_someone_else, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_org_deleted_meanwhile, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_org_deleted_meanwhile_keeps_its_group, fx_setup,
+                                        fx_teardown),
         cmocka_unit_test_setup_teardown(test_concurrent_reconcilers, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_pg_uncommitted_group, fx_setup_pg, fx_teardown),
         cmocka_unit_test_setup_teardown(test_pg_reconnects, fx_setup_pg, fx_teardown),

@@ -169,6 +169,70 @@ static void test_new_group_has_defaults(void **state)
     assert_string_not_equal(buf, "00000000-0000-0000-0000-000000000000");
 }
 
+/* ---- what a pass reports as added ---- */
+
+typedef struct added_log {
+    int n;
+    pb_row_kind kind[16];
+    char id[16][PB_UUID_LEN + 1];
+    char name[16][32];
+} added_log;
+
+static void log_added(pb_row_kind kind, const char *org_id, const char *org_name, void *arg)
+{
+    added_log *l = arg;
+    assert_true(l->n < 16);
+    l->kind[l->n] = kind;
+    pb__strlcpy(l->id[l->n], org_id, sizeof(l->id[0]));
+    pb__strlcpy(l->name[l->n], org_name, sizeof(l->name[0]));
+    l->n++;
+}
+
+/* Every row added is reported once, after the commit, kind by kind (memberships, groups,
+ * group memberships), each in id order, with its organization's name: on SQLite the
+ * names are read back after the commit rather than kept in the plan. */
+static void test_added_rows_reported_in_order_with_names(void **state)
+{
+    fx *f = *state;
+    tdb *t = &f->t;
+    static const char *const names[3] = {"zeta", "alpha", "mid"};
+    char ids[3][PB_UUID_LEN + 1], gid[PB_UUID_LEN + 1];
+    for (int i = 0; i < 3; i++)
+        make_org(f->s, names[i], 1, ids[i], NULL);
+    add_group(t, ids[2], gid, 0, "theirs"); /* mid: a membership and a group membership */
+    added_log l;
+    memset(&l, 0, sizeof(l));
+    pb_target tg = target();
+    pb_reconcile_opts o = {.added = log_added, .added_arg = &l};
+    pb_report r;
+    pb_report_init(&r);
+    pb_err err;
+    assert_int_equal(pb_reconcile(f->s, &tg, &o, &r, &err), 0);
+    assert_int_equal(r.memberships_added, 3);
+    assert_int_equal(r.groups_created, 2);
+    assert_int_equal(r.group_memberships_added, 3);
+    pb_report_fini(&r);
+    assert_int_equal(l.n, 8);
+    static const pb_row_kind order[8] = {
+        PB_ROW_MEMBER, PB_ROW_MEMBER,       PB_ROW_MEMBER,       PB_ROW_GROUP,
+        PB_ROW_GROUP,  PB_ROW_GROUP_MEMBER, PB_ROW_GROUP_MEMBER, PB_ROW_GROUP_MEMBER};
+    for (int i = 0; i < 8; i++) {
+        assert_int_equal(l.kind[i], order[i]);
+        if (i > 0 && l.kind[i] == l.kind[i - 1])
+            assert_true(strcmp(l.id[i - 1], l.id[i]) < 0);
+        int which = -1;
+        for (int k = 0; k < 3; k++)
+            if (strcmp(l.id[i], ids[k]) == 0)
+                which = k;
+        assert_true(which >= 0);
+        assert_string_equal(l.name[i], names[which]);
+        if (l.kind[i] == PB_ROW_GROUP)
+            assert_int_not_equal(which, 2);
+    }
+    for (int k = 0; k < 3; k++)
+        assert_converged(t, ids[k]);
+}
+
 /* ---- a dry run, and a filter ---- */
 
 static void test_dry_run_and_filter(void **state)
@@ -214,6 +278,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_matrix, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_existing_group_keeps_quota, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_new_group_has_defaults, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_added_rows_reported_in_order_with_names, fx_setup,
+                                        fx_teardown),
         cmocka_unit_test_setup_teardown(test_dry_run_and_filter, fx_setup, fx_teardown),
     };
     const char *group =

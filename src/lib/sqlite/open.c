@@ -132,6 +132,7 @@ static const struct pb_store_vtable sqlite_vt = {
     .close = pb__sq_close,
     .status = status_checked,
     .write = pb__sq_write,
+    .added_names = pb__sq_added_names,
     .init = pb__sq_init,
     .admin = &pb__sq_admin_ops,
     .seed = pb__sq_seed,
@@ -177,6 +178,10 @@ int pb__store_sqlite_open(const char *path, unsigned flags, pb_store **out, pb_e
         return code;
     }
     (void)sqlite3_extended_result_codes(s->db, 1);
+    if (pb__sq_register_plan(s->db) != SQLITE_OK) {
+        pb__sq_close(&s->base);
+        return pb__err_set(err, PB_ENOMEM, "open sqlite database %s: out of memory", path);
+    }
     s->lock_timeout_ms = 5000;
     (void)sqlite3_busy_handler(s->db, busy_wait, s);
     sqlite3_progress_handler(s->db, 500, check_interrupt, s);

@@ -1,7 +1,8 @@
 /* The SQLite backend's private interface: the store struct, its cached statements and the
  * helpers every concern shares (conn.c). Files by concern: conn.c (errors, statement cache,
- * opening, data_version, interrupt), pass.c (status and writes), schema.c (migrations, init,
- * inspect, the pause switch), admin.c (data commands and seed). */
+ * opening, data_version, interrupt), pass.c (status and writes), entries.c (the plan as
+ * a table for the writes), schema.c (migrations, init, inspect, the pause switch),
+ * admin.c (data commands and seed). */
 #ifndef PB_SQ_H
 #define PB_SQ_H
 
@@ -28,9 +29,13 @@ enum {
     ST_BEGIN,
     ST_COMMIT,
     ST_ROLLBACK,
+    ST_MISSING_MEMBER,
     ST_INS_MEMBER,
+    ST_MISSING_GROUP,
     ST_INS_GROUP,
+    ST_MISSING_GROUP_MEMBER,
     ST_INS_GROUP_MEMBER,
+    ST_ADDED_NAMES,
     ST_DATA_VERSION,
     ST_COUNT
 };
@@ -90,6 +95,11 @@ int pb__sq_status(pb_store *base, const pb_target *t, const char *const *ids, si
                   bool by_id, pb_status_cb cb, void *arg, pb_err *err);
 int pb__sq_write(pb_store *base, const pb_target *t, pb__wplan *p, pb_write_result *res,
                  pb_err *err);
+/* The plan as a table, prebuilds_plan(?) (entries.c): ? binds the pb__wplan with
+ * sqlite3_bind_pointer and this type. Registered on every connection we open. */
+#define PB__SQ_PLAN_PTR "pb__wplan"
+int pb__sq_register_plan(sqlite3 *db);
+int pb__sq_added_names(pb_store *base, pb__wplan *p, pb__added_fn cb, void *arg, pb_err *err);
 int pb__sq_init(pb_store *base, const pb_target *t, const pb_init_opts *o, pb_init_result *res,
                 pb_err *err);
 int pb__sq_inspect(pb_store *base, pb_schema_info *out, pb_err *err);
