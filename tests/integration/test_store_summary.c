@@ -41,6 +41,38 @@ static void assert_passes_agree(tdb *t, size_t expect)
         assert_passes_agree(t, n);                                                                 \
     } while (0)
 
+/* `init --summary` on this store: it rebuilds the summary. */
+static void rebuild_summary(pb_store *s)
+{
+    pb_target tg = target();
+    pb_init_opts o = {.create_user = true, .summary = true};
+    pb_init_result ir;
+    pb_err err;
+    assert_int_equal(pb_store_init(s, &tg, &o, &ir, &err), 0);
+    assert_true(ir.summary_built);
+}
+
+enum { READ_SUMMARY, READ_TABLES_UNTRUSTED };
+
+/* One pass on `s` that finds `orgs` organizations, read from the summary or, the summary
+ * not trusted, from the tables in the same single statement. */
+static void pass_reads(pb_store *s, size_t orgs, int from)
+{
+    pb_report r;
+    pb_status_info info;
+    assert_int_equal(reconcile(s, &r), 0);
+    pb_store_status_info(s, &info);
+    assert_int_equal(r.organizations, orgs);
+    if (from == READ_SUMMARY) {
+        assert_true(info.summary_used);
+    } else {
+        assert_true(info.summary_untrusted);
+        assert_false(info.summary_used);
+        assert_int_equal(r.statements, 1);
+    }
+    pb_report_fini(&r);
+}
+
 static void new_id(char id[PB_UUID_LEN + 1])
 {
     pb_err err;
@@ -172,12 +204,7 @@ static void test_summary_rebuild(void **state)
         fold(f->s);
     tdb_exec(t, "DELETE FROM prebuilds_configured_templates");
     assert_int_equal(summary_mismatches(t), 10 * 2);
-    pb_target tg = target();
-    pb_init_opts o = {.create_user = true, .summary = true};
-    pb_init_result ir;
-    pb_err err;
-    assert_int_equal(pb_store_init(f->s, &tg, &o, &ir, &err), 0);
-    assert_true(ir.summary_built);
+    rebuild_summary(f->s);
     assert_int_equal(summary_mismatches(t), 0);
     pb_store_free(&f->s);
     SUMMARY_OK(t, 10);
@@ -266,11 +293,7 @@ static void test_pg_summary_repeatable_read(void **state)
 
     /* `init --summary` puts any such row right. */
     f->s = tdb_store(t);
-    pb_target tg = target();
-    pb_init_opts o = {.create_user = true, .summary = true};
-    pb_init_result ir;
-    pb_err err;
-    assert_int_equal(pb_store_init(f->s, &tg, &o, &ir, &err), 0);
+    rebuild_summary(f->s);
     pb_store_free(&f->s);
     SUMMARY_OK(t, 3); /* a (late preset), b (rr), d (moved version) */
 }
@@ -327,37 +350,17 @@ static void test_pg_summary_untrusted(void **state)
     pb_report r;
     assert_int_equal(reconcile(f->s, &r), 0);
     pb_report_fini(&r);
-    pb_status_info info;
     /* a fault recorded by a trigger's exception handler */
     tdb_exec(t, "SELECT nextval('prebuilds_summary_faults')");
     tdb_exec(t, "DELETE FROM prebuilds_configured_templates"); /* and a summary gone wrong */
-    assert_int_equal(reconcile(f->s, &r), 0);
-    pb_store_status_info(f->s, &info);
-    assert_true(info.summary_untrusted);
-    assert_false(info.summary_used);
-    assert_int_equal(r.organizations, 10); /* the tables' answer, in one statement */
-    assert_int_equal(r.statements, 1);
-    pb_report_fini(&r);
-    pb_target tg = target();
-    pb_init_opts o = {.create_user = true, .summary = true};
-    pb_init_result ir;
-    pb_err err;
-    assert_int_equal(pb_store_init(f->s, &tg, &o, &ir, &err), 0);
-    assert_int_equal(reconcile(f->s, &r), 0); /* the first pass after init probes again */
-    pb_report_fini(&r);
-    assert_int_equal(reconcile(f->s, &r), 0);
-    pb_store_status_info(f->s, &info);
-    assert_true(info.summary_used);
-    assert_int_equal(r.organizations, 10);
-    pb_report_fini(&r);
+    pass_reads(f->s, 10, READ_TABLES_UNTRUSTED);
+    rebuild_summary(f->s);
+    pass_reads(f->s, 10, READ_SUMMARY); /* the first pass after init probes again */
+    pass_reads(f->s, 10, READ_SUMMARY); /* the next one reads it natively */
     /* a disabled trigger: not trusted either */
     tdb_exec(t,
              "ALTER TABLE template_version_presets DISABLE TRIGGER prebuilds_summary_presets_upd");
-    assert_int_equal(reconcile(f->s, &r), 0);
-    pb_store_status_info(f->s, &info);
-    assert_true(info.summary_untrusted);
-    assert_int_equal(r.organizations, 10);
-    pb_report_fini(&r);
+    pass_reads(f->s, 10, READ_TABLES_UNTRUSTED);
 }
 
 static int count_row(const pb_status_row *row, void *arg)
@@ -392,17 +395,9 @@ static void test_pg_summary_older_version(void **state)
     assert_int_equal(reconcile(f->s, &r), 0);
     pb_report_fini(&r);
     tdb_exec(t, "ALTER TABLE prebuilds_configured_templates DROP COLUMN organization_id");
-    pb_status_info info;
     pb_store *s = tdb_store(t);
-    for (int pass = 0; pass < 2; pass++) { /* a fresh store's probe, and again */
-        assert_int_equal(reconcile(s, &r), 0);
-        pb_store_status_info(s, &info);
-        assert_true(info.summary_untrusted);
-        assert_false(info.summary_used);
-        assert_int_equal(r.organizations, 5); /* the tables' answer, in one statement */
-        assert_int_equal(r.statements, 1);
-        pb_report_fini(&r);
-    }
+    pass_reads(s, 5, READ_TABLES_UNTRUSTED); /* a fresh store's probe */
+    pass_reads(s, 5, READ_TABLES_UNTRUSTED); /* and again: it probes every time */
     pb_store_free(&s);
     /* a store that was reading it natively fails once, as when the summary is removed
      * under it, and probes from then on */
@@ -411,25 +406,15 @@ static void test_pg_summary_older_version(void **state)
     assert_int_equal(reconcile(f->s, &r), 0);
     assert_int_equal(r.organizations, 5);
     pb_report_fini(&r);
-    pb_target tg = target();
-    pb_init_opts o = {.create_user = true, .summary = true};
-    pb_init_result ir;
-    pb_err err;
-    assert_int_equal(pb_store_init(f->s, &tg, &o, &ir, &err), 0);
-    assert_true(ir.summary_built);
+    rebuild_summary(f->s);
     assert_int_equal(tdb_long(t, "SELECT count(*) FROM prebuilds_configured_templates"
                                  " WHERE organization_id IS NULL"),
                      0);
     pb_store_free(&f->s);
     SUMMARY_OK(t, 5);
     f->s = tdb_store(t);
-    for (int pass = 0; pass < 2; pass++) {
-        assert_int_equal(reconcile(f->s, &r), 0);
-        pb_store_status_info(f->s, &info);
-        assert_true(info.summary_used);
-        assert_int_equal(r.organizations, 5);
-        pb_report_fini(&r);
-    }
+    pass_reads(f->s, 5, READ_SUMMARY); /* the probe */
+    pass_reads(f->s, 5, READ_SUMMARY); /* the summary form */
     /* rows folded in by an older prebuilds */
     tdb_exec(t, "UPDATE prebuilds_configured_templates SET organization_id = NULL");
     char ids[2][PB_UUID_LEN + 1];
@@ -443,22 +428,14 @@ static void test_pg_summary_older_version(void **state)
                            " prebuilds_configured_templates c JOIN templates t"
                            " ON t.id = c.template_id WHERE t.organization_id IN ('%s', '%s')",
                            ids[0], ids[1]);
-    pb_store *s1 = tdb_store(t); /* a fresh store: the probe, for some and for all */
-    assert_int_equal(status_some(s1, some, 2), expect);
-    pb_store_free(&s1);
-    s1 = tdb_store(t);
-    assert_int_equal(reconcile(s1, &r), 0);
-    pb_store_status_info(s1, &info);
-    assert_true(info.summary_used);
-    assert_int_equal(r.organizations, 5);
-    pb_report_fini(&r);
-    pb_store_free(&s1);
+    s = tdb_store(t); /* a fresh store: the probe, for some and for all */
+    assert_int_equal(status_some(s, some, 2), expect);
+    pb_store_free(&s);
+    s = tdb_store(t);
+    pass_reads(s, 5, READ_SUMMARY);
+    pb_store_free(&s);
     /* a store past its probe: the summary form, for all and for some */
-    assert_int_equal(reconcile(f->s, &r), 0);
-    pb_store_status_info(f->s, &info);
-    assert_true(info.summary_used);
-    assert_int_equal(r.organizations, 5);
-    pb_report_fini(&r);
+    pass_reads(f->s, 5, READ_SUMMARY);
     assert_int_equal(status_some(f->s, some, 2), expect);
 }
 

@@ -10,6 +10,7 @@
 
 #include "sq.h"
 
+/* The columns, in the order src/lib/sql/sqlite/plan_vtab.sql declares them. */
 enum { COL_I, COL_ID, COL_KINDS, COL_ADDED, COL_PLAN };
 
 typedef struct plan_cursor {
@@ -26,8 +27,7 @@ static int plan_connect(sqlite3 *db, void *aux, int argc, const char *const *arg
     (void)argc;
     (void)argv;
     (void)err;
-    int rc = sqlite3_declare_vtab(
-        db, "CREATE TABLE x(i INTEGER, id TEXT, kinds INTEGER, added INTEGER, plan HIDDEN)");
+    int rc = sqlite3_declare_vtab(db, pb__sql_sqlite_plan_vtab);
     if (rc != SQLITE_OK)
         return rc;
     /* not for the schema's views and triggers: only our statements bind a plan */

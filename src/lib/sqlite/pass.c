@@ -1,5 +1,6 @@
 /* SQLite backend, the pass: the status statement (always the summary form: our schema
- * always has it) and the writes, three INSERT ... SELECT inside BEGIN IMMEDIATE. */
+ * always has it) and the writes inside BEGIN IMMEDIATE, per kind of row a read of the rows
+ * missing and the INSERT ... SELECT of those, then the names of what was added. */
 #include <errno.h>
 #include <inttypes.h>
 #include <limits.h>
