@@ -107,17 +107,18 @@
 /* ---- the probe form ---- */
 
 /* The dynamic queries, as text literals of the statement (their quotes doubled). Each
- * returns one row: whether changes are pending and the qualifying organization ids,
- * comma-joined. The statement has already found the summary trusted (its faults and
- * triggers are catalog facts it reads itself) when it runs the first, which so plans only
- * the summary's own branches. */
+ * returns one row: whether changes are pending and the qualifying organization ids, their
+ * 16 bytes each, concatenated. The statement has already found the summary trusted (its
+ * faults and triggers are catalog facts it reads itself) when it runs the first, which so
+ * plans only the summary's own branches. */
+#define ORG_BYTES "(SELECT string_agg(uuid_send(id), ''''::bytea) FROM ("
 #define PROBE_SUMMARY(R)                                                                           \
     "'WITH " CHANGED ", f AS MATERIALIZED (SELECT true AS trusted, " PENDING " AS pending)"        \
-    " SELECT pending, (SELECT string_agg(id::text, '','') FROM (" SUMMARY_ORGS_TRUSTED(            \
-        R) ") q(id)) AS orgs FROM f'"
+    " SELECT pending, " ORG_BYTES                                                                  \
+    SUMMARY_ORGS_TRUSTED(R) ") q(id)) AS orgs FROM f'"
 #define PROBE_TABLES(R)                                                                            \
-    "'SELECT (SELECT string_agg(id::text, '','') FROM (SELECT DISTINCT organization_id"            \
-    " FROM (" TABLES_ORGS(R) ") a) q(id)) AS orgs'"
+    "'SELECT " ORG_BYTES "SELECT DISTINCT organization_id FROM (" TABLES_ORGS(R) ") a) q(id))"     \
+                                                                                 " AS orgs'"
 
 #define SUMMARY_READABLE                                                                           \
     "coalesce(has_table_privilege(to_regclass('prebuilds_configured_templates'), 'SELECT')"        \
@@ -132,6 +133,16 @@
     "to_regclass('prebuilds_configured_templates')"                                                \
     " AND attname = 'organization_id' AND NOT attisdropped)"
 #define XML_VALUE(tag) "split_part(split_part(x, '<" tag ">', 2), '</" tag ">', 1)"
+/* query_to_xml writes a bytea in base64 (broken into lines, which decode skips), or in hex
+ * where the session has xmlbinary = hex. */
+#define XML_BYTES(tag)                                                                             \
+    "decode(" XML_VALUE(tag) ", CASE current_setting('xmlbinary') WHEN 'hex' THEN 'hex'"           \
+                             " ELSE 'base64' END)"
+/* The ids back as uuids, each parsed once: OFFSET 0 keeps the cast out of the join's
+ * condition, where the hash join would evaluate it again for every match. */
+#define PROBE_IDS                                                                                  \
+    "(SELECT encode(substring(f.orgs FROM i * 16 + 1 FOR 16), 'hex')::uuid AS id FROM f,"          \
+    " generate_series(0, length(f.orgs) / 16 - 1) AS i OFFSET 0)"
 
 /* Trusted: no trigger of the summary ever failed (its faults sequence was never called)
  * and all five are enabled. Read only where the summary is readable and current. */
@@ -147,15 +158,14 @@
     " x AS MATERIALIZED (SELECT readable, trusted, query_to_xml(" QUERY                            \
     ", false, false, '')::text AS x FROM s),"                                                      \
     " f AS MATERIALIZED (SELECT readable, trusted, " XML_VALUE(                                    \
-        "pending") " = 'true' AS pending,"                                                         \
-                   " nullif(" XML_VALUE("orgs") ", '') AS orgs FROM x) " STATUS_SELECT             \
-                                                " FROM organizations o JOIN "                      \
-                                                "string_to_table((SELECT orgs FROM f), ',') AS "   \
-                                                "q(id)"                                            \
-                                                " ON q.id::uuid = o.id" LOOKUPS O                  \
-                                                " UNION ALL SELECT NULL, NULL, readable, NULL, "   \
-                                                "NULL, " USER_STATE ", " PAUSED                    \
-                                                ", trusted, pending FROM f ORDER BY 2, 1"
+        "pending") " = 'true' AS pending, " XML_BYTES("orgs") " AS orgs FROM x) " STATUS_SELECT    \
+                                                              " FROM organizations o "             \
+                                                              "JOIN " PROBE_IDS                    \
+                                                              " AS q ON q.id = o.id" LOOKUPS O     \
+                                                              " UNION ALL SELECT NULL, NULL, "     \
+                                                              "readable, NULL, NULL, " USER_STATE  \
+                                                              ", " PAUSED ", trusted, pending "    \
+                                                                          "FROM f ORDER BY 2, 1"
 
 #define PROBE_ALL_QUERY "CASE WHEN trusted THEN " PROBE_SUMMARY("") " ELSE " PROBE_TABLES("") " END"
 /* Some organizations: the dynamic query is restricted too, the ids quoted by format(). */
@@ -286,21 +296,57 @@ typedef struct status_ctx {
     bool use_summary; /* the facts say: the next pass may run the summary form */
 } status_ctx;
 
-static bool is_true(const PGresult *res, int row, int col)
+/* The status rows come in binary format: an id is its 16 bytes where its text takes 36
+ * (no uuid_out on the server for each organization's and group's id, less to send, and no
+ * text to parse here), a boolean one byte, the user's state an int4 in network order. Each
+ * column's type is fixed by the statement (every NULL is cast), and checked once per
+ * result. */
+enum { ST_COLS = 9 };
+static const Oid st_types[ST_COLS] = {
+    2950 /* uuid */, 25 /* text */, 16 /* bool */, 2950, 16, 23 /* int4 */, 16, 16, 16};
+
+static bool col_true(const PGresult *res, int row, int col)
 {
-    return PQgetvalue(res, row, col)[0] == 't';
+    return PQgetlength(res, row, col) == 1 && PQgetvalue(res, row, col)[0] != 0;
+}
+
+static bool col_uuid(const PGresult *res, int row, int col, char out[PB_UUID_LEN + 1])
+{
+    if (PQgetisnull(res, row, col) || PQgetlength(res, row, col) != 16)
+        return false;
+    pb__uuid_format((const uint8_t *)PQgetvalue(res, row, col), out);
+    return true;
+}
+
+static long col_int4(const PGresult *res, int row, int col)
+{
+    if (PQgetlength(res, row, col) != 4)
+        return 0;
+    const unsigned char *v = (const unsigned char *)PQgetvalue(res, row, col);
+    return (long)(int32_t)((uint32_t)v[0] << 24 | (uint32_t)v[1] << 16 | (uint32_t)v[2] << 8 |
+                           (uint32_t)v[3]);
+}
+
+static bool status_shape_ok(const PGresult *res)
+{
+    if (PQnfields(res) != ST_COLS)
+        return false;
+    for (int c = 0; c < ST_COLS; c++)
+        if (PQfformat(res, c) != 1 || PQftype(res, c) != st_types[c])
+            return false;
+    return true;
 }
 
 /* The facts row: the one whose organization id is NULL. */
 static void status_facts(status_ctx *ctx, const PGresult *res, int r)
 {
-    long user = strtol(PQgetvalue(res, r, 5), NULL, 10);
+    long user = col_int4(res, r, 5);
     ctx->info->user = user == 2 ? PB_USER_OK : user == 1 ? PB_USER_DELETED : PB_USER_MISSING;
-    ctx->info->paused = is_true(res, r, 6);
-    bool readable = is_true(res, r, 2), trusted = is_true(res, r, 7);
+    ctx->info->paused = col_true(res, r, 6);
+    bool readable = col_true(res, r, 2), trusted = col_true(res, r, 7);
     ctx->info->summary_used = readable && trusted;
     ctx->info->summary_untrusted = readable && !trusted;
-    ctx->info->summary_pending = readable && trusted && is_true(res, r, 8);
+    ctx->info->summary_pending = readable && trusted && col_true(res, r, 8);
     ctx->use_summary = readable && trusted;
 }
 
@@ -308,6 +354,9 @@ static int status_rows(const PGresult *res, int item, void *arg)
 {
     (void)item;
     status_ctx *ctx = arg;
+    if (!status_shape_ok(res))
+        return pb__err_set(ctx->err, PB_EINTERNAL,
+                           "read status: unexpected result shape (%d columns)", PQnfields(res));
     int n = PQntuples(res);
     for (int r = 0; r < n; r++) {
         if (PQgetisnull(res, r, 0)) {
@@ -316,13 +365,14 @@ static int status_rows(const PGresult *res, int item, void *arg)
         }
         pb_status_row row;
         memset(&row, 0, sizeof(row));
-        pb__strlcpy(row.org_id, PQgetvalue(res, r, 0), sizeof(row.org_id));
+        if (!col_uuid(res, r, 0, row.org_id))
+            return pb__err_set(ctx->err, PB_EINTERNAL, "read status: malformed organization id");
         row.org_name = PQgetvalue(res, r, 1);
-        row.has_member = is_true(res, r, 2);
+        row.has_member = col_true(res, r, 2);
         row.has_group = !PQgetisnull(res, r, 3);
-        if (row.has_group)
-            pb__strlcpy(row.group_id, PQgetvalue(res, r, 3), sizeof(row.group_id));
-        row.in_group = is_true(res, r, 4);
+        if (row.has_group && !col_uuid(res, r, 3, row.group_id))
+            return pb__err_set(ctx->err, PB_EINTERNAL, "read status: malformed group id");
+        row.in_group = col_true(res, r, 4);
         int rc = ctx->cb(&row, ctx->arg);
         if (rc != 0) {
             if (ctx->err != NULL && ctx->err->msg[0] == '\0')
@@ -351,6 +401,7 @@ int pb__pg_status(pb_store *base, const pb_target *t, const char *const *ids, si
         .n_params = n_ids > 0 ? 3 : 2,
         .params = {t->user_id, t->group_name, ids_arr},
         .single_row = true,
+        .binary = true,
         .what = "read status",
     };
     status_ctx ctx = {.cb = cb, .arg = arg, .err = err, .info = &s->base.last};

@@ -101,6 +101,7 @@ typedef struct pipe_item {
     int lengths[6];   /* of binary parameters */
     int formats[6];   /* 1: binary (lengths[i] bytes), 0: text */
     bool single_row;  /* stream rows one by one */
+    bool binary;      /* rows in binary format (the status read: see pass.c) */
     const char *what; /* for errors */
 } pipe_item;
 

@@ -53,7 +53,7 @@ static int send_items(pg_store *s, pipe_plan *p, pb_err *err)
         if (it->sql != NULL || s->unnamed) {
             const char *sql = it->sql != NULL ? it->sql : pb__pg_stmts[it->stmt].sql;
             ok = PQsendQueryParams(s->conn, sql, it->n_params, NULL, it->params, it->lengths,
-                                   it->formats, 0);
+                                   it->formats, it->binary ? 1 : 0);
         } else {
             const pb__pg_stmt *st = &pb__pg_stmts[it->stmt];
             if (!s->prepared[it->stmt] && !p->sent_prepare[it->stmt]) {
@@ -63,7 +63,7 @@ static int send_items(pg_store *s, pipe_plan *p, pb_err *err)
                 p->with_prepare[i] = true;
             }
             ok = PQsendQueryPrepared(s->conn, st->name, it->n_params, it->params, it->lengths,
-                                     it->formats, 0);
+                                     it->formats, it->binary ? 1 : 0);
         }
         if (ok != 1)
             return pb__pg_conn_error(s, err);
