@@ -150,22 +150,26 @@
     "pg_sequence_last_value(to_regclass('prebuilds_summary_faults')) IS NULL AND " TRIGGERS_FIRE(  \
         "'")
 
+/* The catalog facts, the dynamic query's answer (QUERY is its text), and that answer read. */
+#define PROBE_FACTS                                                                                \
+    "s AS MATERIALIZED (SELECT readable, CASE WHEN readable AND current THEN " SUMMARY_TRUSTED     \
+    " ELSE false END AS trusted FROM (SELECT " SUMMARY_READABLE " AS readable, " SUMMARY_CURRENT   \
+    " AS current) r)"
+#define PROBE_ANSWER(QUERY)                                                                        \
+    "x AS MATERIALIZED (SELECT readable, trusted, query_to_xml(" QUERY                             \
+    ", false, false, '')::text AS x FROM s)"
+#define PROBE_READ                                                                                 \
+    "f AS MATERIALIZED (SELECT readable, trusted, " XML_VALUE(                                     \
+        "pending") " = 'true' AS pending, " XML_BYTES("orgs") " AS orgs FROM x)"
+#define PROBE_FACTS_ROW                                                                            \
+    " UNION ALL SELECT NULL, NULL, readable, NULL, NULL, " USER_STATE ", " PAUSED ", trusted,"     \
+    " pending FROM f ORDER BY 2, 1"
+
 /* QUERY is the text query_to_xml runs; O restricts the organizations `o`. */
 #define PROBE(QUERY, O)                                                                            \
-    "WITH s AS MATERIALIZED (SELECT readable, CASE WHEN readable AND current "                     \
-    "THEN " SUMMARY_TRUSTED " ELSE false END AS trusted FROM (SELECT " SUMMARY_READABLE            \
-    " AS readable, " SUMMARY_CURRENT " AS current) r),"                                            \
-    " x AS MATERIALIZED (SELECT readable, trusted, query_to_xml(" QUERY                            \
-    ", false, false, '')::text AS x FROM s),"                                                      \
-    " f AS MATERIALIZED (SELECT readable, trusted, " XML_VALUE(                                    \
-        "pending") " = 'true' AS pending, " XML_BYTES("orgs") " AS orgs FROM x) " STATUS_SELECT    \
-                                                              " FROM organizations o "             \
-                                                              "JOIN " PROBE_IDS                    \
-                                                              " AS q ON q.id = o.id" LOOKUPS O     \
-                                                              " UNION ALL SELECT NULL, NULL, "     \
-                                                              "readable, NULL, NULL, " USER_STATE  \
-                                                              ", " PAUSED ", trusted, pending "    \
-                                                                          "FROM f ORDER BY 2, 1"
+    "WITH " PROBE_FACTS ", " PROBE_ANSWER(QUERY) ", " PROBE_READ " " STATUS_SELECT                 \
+                                                 " FROM organizations o JOIN " PROBE_IDS           \
+                                                 " AS q ON q.id = o.id" LOOKUPS O PROBE_FACTS_ROW
 
 #define PROBE_ALL_QUERY "CASE WHEN trusted THEN " PROBE_SUMMARY("") " ELSE " PROBE_TABLES("") " END"
 /* Some organizations: the dynamic query is restricted too, the ids quoted by format(). */
