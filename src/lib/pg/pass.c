@@ -24,8 +24,9 @@
  *
  * Both start from what qualifies and join the membership facts to it set by set, as the
  * reference does, instead of probing organization by organization; both end with the
- * facts row (organization id NULL): col 2 whether the summary is readable, col 5 the
- * prebuilds user, col 6 the pause switch, col 7 the summary trusted, col 8 changes pending. */
+ * facts row (organization id NULL): col 2 whether the summary is readable, col 4 whether the
+ * probe's answer came back whole (as many ids as its query counted), col 5 the prebuilds
+ * user, col 6 the pause switch, col 7 the summary trusted, col 8 changes pending. */
 
 /* The membership facts of the qualifying organizations. The three lookups are unique
  * (primary key; UNIQUE (name, organization_id); UNIQUE (user_id, group_id)): one row each. */
@@ -111,14 +112,15 @@
  * 16 bytes each, concatenated. The statement has already found the summary trusted (its
  * faults and triggers are catalog facts it reads itself) when it runs the first, which so
  * plans only the summary's own branches. */
-#define ORG_BYTES "(SELECT string_agg(uuid_send(id), ''''::bytea) FROM ("
+/* The ids and how many they are, which the statement checks against the bytes it got. */
+#define ORG_BYTES "(SELECT string_agg(uuid_send(id), ''''::bytea) AS orgs, count(id) AS n FROM ("
 #define PROBE_SUMMARY(R)                                                                           \
     "'WITH " CHANGED ", f AS MATERIALIZED (SELECT true AS trusted, " PENDING " AS pending)"        \
-    " SELECT pending, " ORG_BYTES                                                                  \
-    SUMMARY_ORGS_TRUSTED(R) ") q(id)) AS orgs FROM f'"
+    " SELECT pending, a.orgs, a.n FROM f, " ORG_BYTES                                              \
+    SUMMARY_ORGS_TRUSTED(R) ") q(id)) a'"
 #define PROBE_TABLES(R)                                                                            \
-    "'SELECT " ORG_BYTES "SELECT DISTINCT organization_id FROM (" TABLES_ORGS(R) ") a) q(id))"     \
-                                                                                 " AS orgs'"
+    "'SELECT a.orgs, a.n FROM " ORG_BYTES                                                          \
+    "SELECT DISTINCT organization_id FROM (" TABLES_ORGS(R) ") b) q(id)) a'"
 
 #define SUMMARY_READABLE                                                                           \
     "coalesce(has_table_privilege(to_regclass('prebuilds_configured_templates'), 'SELECT')"        \
@@ -159,10 +161,14 @@
     "x AS MATERIALIZED (SELECT readable, trusted, query_to_xml(" QUERY                             \
     ", false, false, '')::text AS x FROM s)"
 #define PROBE_READ                                                                                 \
-    "f AS MATERIALIZED (SELECT readable, trusted, " XML_VALUE(                                     \
-        "pending") " = 'true' AS pending, " XML_BYTES("orgs") " AS orgs FROM x)"
+    "f AS MATERIALIZED (SELECT readable, trusted, pending, orgs, coalesce(length(orgs) = 16 * n,"  \
+    " false) AS intact FROM (SELECT readable, trusted, " XML_VALUE(                                \
+        "pending") " = 'true' AS"                                                                  \
+                   " pending, " XML_BYTES("orgs") " AS orgs, nullif(" XML_VALUE(                   \
+                       "n") ", '')::bigint AS n"                                                   \
+                            " FROM x) d)"
 #define PROBE_FACTS_ROW                                                                            \
-    " UNION ALL SELECT NULL, NULL, readable, NULL, NULL, " USER_STATE ", " PAUSED ", trusted,"     \
+    " UNION ALL SELECT NULL, NULL, readable, NULL, intact, " USER_STATE ", " PAUSED ", trusted,"   \
     " pending FROM f ORDER BY 2, 1"
 
 /* QUERY is the text query_to_xml runs; O restricts the organizations `o`. */
@@ -182,7 +188,7 @@
 #define SUMMARY(R, O)                                                                              \
     "WITH " SUMMARY_CHANGED("'") ", q AS (" SUMMARY_ORGS(                                          \
         R) ") " STATUS_SELECT " FROM organizations o JOIN q ON q.organization_id = o.id" LOOKUPS O \
-           " UNION ALL SELECT NULL, NULL, true, NULL, NULL, " USER_STATE ", " PAUSED ","           \
+           " UNION ALL SELECT NULL, NULL, true, NULL, true, " USER_STATE ", " PAUSED ","           \
            " trusted, pending FROM f ORDER BY 2, 1"
 
 #define BY_IDS " AND o.id = ANY ($3::uuid[])"
@@ -342,8 +348,13 @@ static bool status_shape_ok(const PGresult *res)
 }
 
 /* The facts row: the one whose organization id is NULL. */
-static void status_facts(status_ctx *ctx, const PGresult *res, int r)
+static int status_facts(status_ctx *ctx, const PGresult *res, int r)
 {
+    /* Nothing is dropped on the way: an answer that did not decode to the ids its query
+     * counted fails the read instead of reporting fewer organizations. */
+    if (!col_true(res, r, 4))
+        return pb__err_set(ctx->err, PB_EINTERNAL,
+                           "read status: the probe's list of organizations did not decode whole");
     long user = col_int4(res, r, 5);
     ctx->info->user = user == 2 ? PB_USER_OK : user == 1 ? PB_USER_DELETED : PB_USER_MISSING;
     ctx->info->paused = col_true(res, r, 6);
@@ -352,6 +363,7 @@ static void status_facts(status_ctx *ctx, const PGresult *res, int r)
     ctx->info->summary_untrusted = readable && !trusted;
     ctx->info->summary_pending = readable && trusted && col_true(res, r, 8);
     ctx->use_summary = readable && trusted;
+    return 0;
 }
 
 static int status_rows(const PGresult *res, int item, void *arg)
@@ -364,7 +376,9 @@ static int status_rows(const PGresult *res, int item, void *arg)
     int n = PQntuples(res);
     for (int r = 0; r < n; r++) {
         if (PQgetisnull(res, r, 0)) {
-            status_facts(ctx, res, r);
+            int rc = status_facts(ctx, res, r);
+            if (rc != 0)
+                return rc;
             continue;
         }
         pb_status_row row;
