@@ -85,8 +85,9 @@
  * its organization; the changes log names the versions and templates written since. So a
  * template counts if it is in the summary, no change names it and it is not soft-deleted
  * (the platform soft-deletes and restores templates with an UPDATE that no trigger of ours
- * follows; the few deleted ones are an anti-join, where a join to every template would
- * cost a probe per configured one), or if a change names it and a recount finds a
+ * follows; the few deleted ones join the changed ones in one hashed NOT IN, where a join
+ * to every template would cost a probe per configured one; none of those ids is NULL, so
+ * NOT IN means what it says), or if a change names it and a recount finds a
  * configured preset now. The summary is trusted only while its five triggers fire and none
  * of them ever failed; otherwise the tables are read. Q is the quote of the text this goes
  * in. */
@@ -111,8 +112,8 @@
     "SELECT t.organization_id FROM (SELECT c.template_id, coalesce(c.organization_id,"             \
     " (SELECT d.organization_id FROM templates d WHERE d.id = c.template_id)) AS organization_id"  \
     " FROM prebuilds_configured_templates c) t"                                                    \
-    " WHERE t.template_id NOT IN (SELECT template_id FROM changed) AND NOT EXISTS (SELECT 1"       \
-    " FROM templates d WHERE d.id = t.template_id AND d.deleted) AND (SELECT trusted FROM f)" R    \
+    " WHERE t.template_id NOT IN (SELECT template_id FROM changed UNION ALL SELECT d.id"           \
+    " FROM templates d WHERE d.deleted) AND (SELECT trusted FROM f)" R                             \
     " UNION SELECT t.organization_id FROM templates t WHERE NOT t.deleted" R                       \
     " AND (SELECT trusted AND pending FROM f) AND t.id IN (SELECT tv.template_id"                  \
     " FROM template_version_presets p JOIN template_versions tv"                                   \
