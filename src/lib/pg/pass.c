@@ -108,10 +108,12 @@
 /* The organizations a trusted summary says qualify (R restricts `t`: the templates, and in
  * the first branch the summary's rows, which carry the organization too); then the same
  * with the tables' answer when it is not trusted. */
-#define SUMMARY_ORGS_TRUSTED(R)                                                                    \
+#define SUMMARY_ROWS                                                                               \
     "SELECT t.organization_id FROM (SELECT c.template_id, coalesce(c.organization_id,"             \
     " (SELECT d.organization_id FROM templates d WHERE d.id = c.template_id)) AS organization_id"  \
-    " FROM prebuilds_configured_templates c) t"                                                    \
+    " FROM prebuilds_configured_templates c) t"
+#define SUMMARY_ORGS_TRUSTED(R)                                                                    \
+    SUMMARY_ROWS                                                                                   \
     " WHERE t.template_id NOT IN (SELECT template_id FROM changed UNION ALL SELECT d.id"           \
     " FROM templates d WHERE d.deleted) AND (SELECT trusted FROM f)" R                             \
     " UNION SELECT t.organization_id FROM templates t WHERE NOT t.deleted" R                       \
@@ -124,16 +126,30 @@
 
 /* ---- the probe form ---- */
 
-/* The dynamic queries, as text literals of the statement (their quotes doubled). Each
- * returns one row: whether changes are pending and the qualifying organization ids, their
- * 16 bytes each, concatenated. The statement has already found the summary trusted (its
- * faults and triggers are catalog facts it reads itself) when it runs the first, which so
- * plans only the summary's own branches. */
-/* The ids and how many they are, which the statement checks against the bytes it got. */
+/* The probe asks two dynamic queries, as text literals of the statement (their quotes
+ * doubled), in the statement's snapshot. The first, of facts: whether changes wait in the
+ * summary's log (asked only of a summary the statement found trusted: its faults and
+ * triggers are catalog facts it reads itself) and the pause switch (an older platform
+ * schema may lack site_configs: the row is asked for only where the table is there, and a
+ * missing privilege is still an error, the switch never ignored silently). The second
+ * returns the qualifying organization ids, their 16 bytes each, concatenated, and how many
+ * they are, which the statement checks against the bytes it got: from a trusted summary
+ * with nothing pending, from a trusted one with its log laid over it, or from the tables.
+ * Each text names only what it reads, so the one planned at each probe is no larger than
+ * it must be (a clean summary's text plans in a tenth of the time of the one with the log). */
+#define PROBE_FACTS_QUERY                                                                          \
+    "'SELECT ' || CASE WHEN trusted THEN '" PENDING "' ELSE 'false' END || ' AS pending, ' ||"     \
+    " CASE WHEN to_regclass('site_configs') IS NULL THEN 'NULL::text' ELSE '(SELECT value"         \
+    " FROM site_configs WHERE key = ''prebuilds_settings'')' END || ' AS paused'"
 #define ORG_BYTES "(SELECT string_agg(uuid_send(id), ''''::bytea) AS orgs, count(id) AS n FROM ("
+/* The UNION with nothing dedupes by hashing (a DISTINCT here was sorted, the planner
+ * pricing the per-row lookup of an older row's organization too high). */
+#define PROBE_CLEAN(R)                                                                             \
+    "'SELECT a.orgs, a.n FROM " ORG_BYTES SUMMARY_ROWS " WHERE t.template_id NOT IN (SELECT d.id"  \
+    " FROM templates d WHERE d.deleted)" R " UNION SELECT NULL::uuid WHERE false) q(id)) a'"
 #define PROBE_SUMMARY(R)                                                                           \
-    "'WITH " CHANGED ", f AS MATERIALIZED (SELECT true AS trusted, " PENDING " AS pending)"        \
-    " SELECT pending, a.orgs, a.n FROM f, " ORG_BYTES                                              \
+    "'WITH " CHANGED ", f AS MATERIALIZED (SELECT true AS trusted, true AS pending)"               \
+    " SELECT a.orgs, a.n FROM " ORG_BYTES                                                          \
     SUMMARY_ORGS_TRUSTED(R) ") q(id)) a'"
 #define PROBE_TABLES(R)                                                                            \
     "'SELECT a.orgs, a.n FROM " ORG_BYTES                                                          \
@@ -146,17 +162,17 @@
 /* A summary built by an older prebuilds lacks the organization of each row: the probe does
  * not read it (a text naming the column would fail there) and reports it untrusted until
  * `init --summary` rebuilds it. Rows an older prebuilds folded in since have none either:
- * theirs is looked up (see SUMMARY_ORGS_TRUSTED). */
+ * theirs is looked up (see SUMMARY_ROWS). */
 #define SUMMARY_CURRENT                                                                            \
     "EXISTS (SELECT FROM pg_attribute WHERE attrelid = "                                           \
     "to_regclass('prebuilds_configured_templates')"                                                \
     " AND attname = 'organization_id' AND NOT attisdropped)"
-#define XML_VALUE(tag) "split_part(split_part(x, '<" tag ">', 2), '</" tag ">', 1)"
+#define XML_VALUE(V, tag) "split_part(split_part(" V ", '<" tag ">', 2), '</" tag ">', 1)"
 /* query_to_xml writes a bytea in base64 (broken into lines, which decode skips), or in hex
  * where the session has xmlbinary = hex. */
-#define XML_BYTES(tag)                                                                             \
-    "decode(" XML_VALUE(tag) ", CASE current_setting('xmlbinary') WHEN 'hex' THEN 'hex'"           \
-                             " ELSE 'base64' END)"
+#define XML_BYTES(V, tag)                                                                          \
+    "decode(" XML_VALUE(V, tag) ", CASE current_setting('xmlbinary') WHEN 'hex' THEN 'hex'"        \
+                                " ELSE 'base64' END)"
 /* The ids back as uuids, each parsed once: OFFSET 0 keeps the cast out of the join's
  * condition, where the hash join would evaluate it again for every match. */
 #define PROBE_IDS                                                                                  \
@@ -169,36 +185,60 @@
     "pg_sequence_last_value(to_regclass('prebuilds_summary_faults')) IS NULL AND " TRIGGERS_FIRE(  \
         "'")
 
-/* The catalog facts, the dynamic query's answer (QUERY is its text), and that answer read. */
+/* The catalog facts; the facts query's answer, read; the ids query's answer (QUERY is its
+ * text), read. */
 #define PROBE_FACTS                                                                                \
     "s AS MATERIALIZED (SELECT readable, CASE WHEN readable AND current THEN " SUMMARY_TRUSTED     \
     " ELSE false END AS trusted FROM (SELECT " SUMMARY_READABLE " AS readable, " SUMMARY_CURRENT   \
     " AS current) r)"
+#define PROBE_FACTS_READ                                                                           \
+    "e AS MATERIALIZED (SELECT readable, trusted, " XML_VALUE(                                     \
+        "y", "pending") " = 'true' AS"                                                             \
+                        " pending, " XML_VALUE(                                                    \
+                            "y", "paused") " ~ '\"reconciliation_paused\"\\s*:\\s*true' AS paused" \
+                                           " FROM (SELECT readable, trusted, "                     \
+                                           "query_to_xml(" PROBE_FACTS_QUERY ", false, false,"     \
+                                           " '')::text AS y FROM s) w)"
 #define PROBE_ANSWER(QUERY)                                                                        \
-    "x AS MATERIALIZED (SELECT readable, trusted, query_to_xml(" QUERY                             \
-    ", false, false, '')::text AS x FROM s)"
+    "x AS MATERIALIZED (SELECT readable, trusted, pending, paused, query_to_xml(" QUERY            \
+    ", false, false, '')::text AS x FROM e)"
 #define PROBE_READ                                                                                 \
-    "f AS MATERIALIZED (SELECT readable, trusted, pending, orgs, coalesce(length(orgs) = 16 * n,"  \
-    " false) AS intact FROM (SELECT readable, trusted, " XML_VALUE(                                \
-        "pending") " = 'true' AS"                                                                  \
-                   " pending, " XML_BYTES("orgs") " AS orgs, nullif(" XML_VALUE(                   \
-                       "n") ", '')::bigint AS n"                                                   \
-                            " FROM x) d)"
+    "f AS MATERIALIZED (SELECT readable, trusted, pending, paused, orgs, coalesce(length(orgs) ="  \
+    " 16 * n, false) AS intact FROM (SELECT readable, trusted, pending, paused, " XML_BYTES(       \
+        "x", "orgs") " AS orgs, nullif(" XML_VALUE("x", "n") ", '')::bigint AS n FROM x) d)"
 #define PROBE_FACTS_ROW                                                                            \
-    " UNION ALL SELECT NULL, NULL, readable, NULL, intact, " USER_STATE ", " PAUSED ", trusted,"   \
+    " UNION ALL SELECT NULL, NULL, readable, NULL, intact, " USER_STATE ", paused, trusted,"       \
     " pending FROM f ORDER BY 2, 1"
 
 /* QUERY is the text query_to_xml runs, L the lookups; O restricts the organizations `o`. */
 #define PROBE(QUERY, L, O)                                                                         \
-    "WITH " PROBE_FACTS ", " PROBE_ANSWER(QUERY) ", " PROBE_READ " " STATUS_SELECT                 \
-                                                 " FROM organizations o JOIN " PROBE_IDS           \
-                                                 " AS q ON q.id = o.id" L O PROBE_FACTS_ROW
+    "WITH " PROBE_FACTS ", " PROBE_FACTS_READ                                                      \
+    ", " PROBE_ANSWER(QUERY) ", " PROBE_READ " " STATUS_SELECT                                     \
+                             " FROM organizations o JOIN " PROBE_IDS                               \
+                             " AS q ON q.id = o.id" L O PROBE_FACTS_ROW
 
-#define PROBE_ALL_QUERY "CASE WHEN trusted THEN " PROBE_SUMMARY("") " ELSE " PROBE_TABLES("") " END"
+#define PROBE_ALL_QUERY                                                                            \
+    "CASE WHEN trusted AND NOT pending THEN " PROBE_CLEAN("") " WHEN trusted THEN " PROBE_SUMMARY( \
+        "") " ELSE " PROBE_TABLES("") " END"
 /* Some organizations: the dynamic query is restricted too, the ids quoted by format(). */
 #define PROBE_SOME_QUERY                                                                           \
-    "format(CASE WHEN trusted THEN " PROBE_SUMMARY("%1$s") " ELSE " PROBE_TABLES(                  \
-        "%1$s") " END, format(' AND t.organization_id = ANY (%L::uuid[])', ($3::uuid[])::text))"
+    "format(CASE WHEN trusted AND NOT pending THEN " PROBE_CLEAN(                                  \
+        "%1$s") " WHEN trusted THEN " PROBE_SUMMARY("%1$s") " ELSE " PROBE_TABLES("%1$s") " END,"  \
+                                                                                          " forma" \
+                                                                                          "t(' "   \
+                                                                                          "AND "   \
+                                                                                          "t."     \
+                                                                                          "organi" \
+                                                                                          "zation" \
+                                                                                          "_id ="  \
+                                                                                          " ANY "  \
+                                                                                          "(%L::"  \
+                                                                                          "uuid[]" \
+                                                                                          ")',"    \
+                                                                                          " ($3::" \
+                                                                                          "uuid[]" \
+                                                                                          ")::"    \
+                                                                                          "text))"
 
 /* ---- the summary form ---- */
 
