@@ -12,11 +12,12 @@
  *
  * The probe form (PST_STATUS_*) works on any database: with or without our
  * configured-templates summary, readable or not. A statement cannot name a table that may
- * not exist, so the question "which organizations qualify" is asked through query_to_xml,
- * as a text chosen when the statement runs: of the summary when this session may read it,
- * of the platform's tables otherwise. Its answer (the organization ids, in one XML
- * element) is joined back here. The dynamic query runs in the statement's snapshot and is
- * planned on its own, so its scans of the platform's tables may use parallel workers
+ * not exist, so the questions "are changes pending, is the switch on" and "which
+ * organizations qualify" are asked through query_to_xml, as texts chosen when the statement
+ * runs: of the summary when this session may read it and it is trusted, of the platform's
+ * tables otherwise. The answer (the organization ids' bytes and their count, in XML) is
+ * decoded and joined back here. The dynamic queries run in the statement's snapshot and are
+ * planned on their own, so a scan of the platform's tables may use parallel workers
  * (query_to_xml itself keeps the outer statement serial).
  *
  * The summary form (PST_SUMMARY_*) asks the summary natively, without that detour: a
@@ -60,10 +61,11 @@
     "coalesce((SELECT CASE WHEN u.deleted THEN 1 ELSE 2 END FROM users u"                          \
     " WHERE u.id = $1::uuid), 0)"
 
-/* The platform's pause switch. An older platform schema may lack site_configs, so the row
- * is read through query_to_xml only when the table is there (a missing privilege is still
- * an error: the switch is never ignored silently). The value is matched, not parsed: a
- * value that is not JSON does not fail our statement. */
+/* The platform's pause switch, as the summary form reads it (the probe asks it with its
+ * facts). An older platform schema may lack site_configs, so the row is read through
+ * query_to_xml only when the table is there (a missing privilege is still an error: the
+ * switch is never ignored silently). The value is matched, not parsed: a value that is not
+ * JSON does not fail our statement. */
 #define PAUSED                                                                                     \
     "CASE WHEN to_regclass('site_configs') IS NULL THEN false ELSE"                                \
     " query_to_xml('SELECT value FROM site_configs WHERE key = ''prebuilds_settings''',"           \
