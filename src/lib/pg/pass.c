@@ -66,10 +66,12 @@
  * query_to_xml only when the table is there (a missing privilege is still an error: the
  * switch is never ignored silently). The value is matched, not parsed: a value that is not
  * JSON does not fail our statement. */
+/* The row of the switch, as the text of a dynamic query, and how its value is matched. */
+#define SWITCH_ROW "SELECT value FROM site_configs WHERE key = ''prebuilds_settings''"
+#define SWITCH_ON  "'\"reconciliation_paused\"\\s*:\\s*true'"
 #define PAUSED                                                                                     \
-    "CASE WHEN to_regclass('site_configs') IS NULL THEN false ELSE"                                \
-    " query_to_xml('SELECT value FROM site_configs WHERE key = ''prebuilds_settings''',"           \
-    " false, false, '')::text ~ '\"reconciliation_paused\"\\s*:\\s*true' END"
+    "CASE WHEN to_regclass('site_configs') IS NULL THEN false ELSE query_to_xml('" SWITCH_ROW      \
+    "', false, false, '')::text ~ " SWITCH_ON " END"
 
 /* Which organizations qualify, from the platform's tables (R restricts the templates `t`):
  * joined up from the configured presets, as the reference does, so each table is read once
@@ -141,8 +143,8 @@
  * it must be (a clean summary's text plans in a tenth of the time of the one with the log). */
 #define PROBE_FACTS_QUERY                                                                          \
     "'SELECT ' || CASE WHEN trusted THEN '" PENDING "' ELSE 'false' END || ' AS pending, ' ||"     \
-    " CASE WHEN to_regclass('site_configs') IS NULL THEN 'NULL::text' ELSE '(SELECT value"         \
-    " FROM site_configs WHERE key = ''prebuilds_settings'')' END || ' AS paused'"
+    " CASE WHEN to_regclass('site_configs') IS NULL THEN 'NULL::text' ELSE '(" SWITCH_ROW ")'"     \
+    " END || ' AS paused'"
 #define ORG_BYTES "(SELECT string_agg(uuid_send(id), ''''::bytea) AS orgs, count(id) AS n FROM ("
 /* The UNION with nothing dedupes by hashing (a DISTINCT here was sorted, the planner
  * pricing the per-row lookup of an older row's organization too high). */
@@ -193,14 +195,14 @@
     "s AS MATERIALIZED (SELECT readable, CASE WHEN readable AND current THEN " SUMMARY_TRUSTED     \
     " ELSE false END AS trusted FROM (SELECT " SUMMARY_READABLE " AS readable, " SUMMARY_CURRENT   \
     " AS current) r)"
+#define PROBE_FACTS_ANSWER                                                                         \
+    "(SELECT readable, trusted, query_to_xml(" PROBE_FACTS_QUERY ", false, false, '')::text AS y"  \
+    " FROM s) w"
+#define FACT_PENDING XML_VALUE("y", "pending") " = 'true'"
+#define FACT_PAUSED  XML_VALUE("y", "paused") " ~ " SWITCH_ON
 #define PROBE_FACTS_READ                                                                           \
-    "e AS MATERIALIZED (SELECT readable, trusted, " XML_VALUE(                                     \
-        "y", "pending") " = 'true' AS"                                                             \
-                        " pending, " XML_VALUE(                                                    \
-                            "y", "paused") " ~ '\"reconciliation_paused\"\\s*:\\s*true' AS paused" \
-                                           " FROM (SELECT readable, trusted, "                     \
-                                           "query_to_xml(" PROBE_FACTS_QUERY ", false, false,"     \
-                                           " '')::text AS y FROM s) w)"
+    "e AS MATERIALIZED (SELECT readable, trusted, " FACT_PENDING " AS pending, " FACT_PAUSED       \
+    " AS paused FROM " PROBE_FACTS_ANSWER ")"
 #define PROBE_ANSWER(QUERY)                                                                        \
     "x AS MATERIALIZED (SELECT readable, trusted, pending, paused, query_to_xml(" QUERY            \
     ", false, false, '')::text AS x FROM e)"
@@ -219,28 +221,14 @@
                              " FROM organizations o JOIN " PROBE_IDS                               \
                              " AS q ON q.id = o.id" L O PROBE_FACTS_ROW
 
-#define PROBE_ALL_QUERY                                                                            \
-    "CASE WHEN trusted AND NOT pending THEN " PROBE_CLEAN("") " WHEN trusted THEN " PROBE_SUMMARY( \
-        "") " ELSE " PROBE_TABLES("") " END"
-/* Some organizations: the dynamic query is restricted too, the ids quoted by format(). */
-#define PROBE_SOME_QUERY                                                                           \
-    "format(CASE WHEN trusted AND NOT pending THEN " PROBE_CLEAN(                                  \
-        "%1$s") " WHEN trusted THEN " PROBE_SUMMARY("%1$s") " ELSE " PROBE_TABLES("%1$s") " END,"  \
-                                                                                          " forma" \
-                                                                                          "t(' "   \
-                                                                                          "AND "   \
-                                                                                          "t."     \
-                                                                                          "organi" \
-                                                                                          "zation" \
-                                                                                          "_id ="  \
-                                                                                          " ANY "  \
-                                                                                          "(%L::"  \
-                                                                                          "uuid[]" \
-                                                                                          ")',"    \
-                                                                                          " ($3::" \
-                                                                                          "uuid[]" \
-                                                                                          ")::"    \
-                                                                                          "text))"
+/* The ids query's text (R restricts the templates `t`): for all organizations R is empty;
+ * for some it is format()'s placeholder, filled with their ids quoted. */
+#define PROBE_QUERY(R)                                                                             \
+    "CASE WHEN trusted AND NOT pending THEN " PROBE_CLEAN(R) " WHEN trusted THEN " PROBE_SUMMARY(  \
+        R) " ELSE " PROBE_TABLES(R) " END"
+#define PROBE_ALL_QUERY  PROBE_QUERY("")
+#define SOME_TEMPLATES   "format(' AND t.organization_id = ANY (%L::uuid[])', ($3::uuid[])::text)"
+#define PROBE_SOME_QUERY "format(" PROBE_QUERY("%1$s") ", " SOME_TEMPLATES ")"
 
 /* ---- the summary form ---- */
 
