@@ -72,7 +72,8 @@ static int facts(const pb_status_info *info, const pb_target *t)
     }
     if (info->summary_untrusted)
         cli_warn("the configured-templates summary is not trusted (a trigger failed or is "
-                 "disabled, or an older prebuilds built it): the tables were read; run "
+                 "disabled, an older prebuilds built it, or this role may not read its view "
+                 "prebuilds_summary_answer): the tables were read; run "
                  "'prebuilds init --summary'");
     return ex;
 }

@@ -69,8 +69,9 @@ static int print_grants(cli_ctx *c, const char *role)
                      "-- folded in by reconcile and the daemon\n"
                      "GRANT SELECT, INSERT, DELETE ON %s.prebuilds_configured_templates TO %s;\n"
                      "GRANT SELECT, DELETE ON %s.prebuilds_summary_changes TO %s;\n"
-                     "GRANT SELECT ON SEQUENCE %s.prebuilds_summary_faults TO %s;\n",
-                     n, r, n, r, n, r);
+                     "GRANT SELECT ON SEQUENCE %s.prebuilds_summary_faults TO %s;\n"
+                     "GRANT SELECT ON %s.prebuilds_summary_answer TO %s;\n",
+                     n, r, n, r, n, r, n, r);
     if (si.notify_triggers > 0)
         (void)printf("-- the notify triggers need nothing: LISTEN takes no privilege\n");
     return APP_EXIT_OK;

@@ -80,6 +80,14 @@ kill -TERM "$DPID"
 wait "$DPID"
 check "run --listen exits 0 on SIGTERM" test $? -eq 0
 DPID=""
+# the printed grants let the role read the summary, in the probe too (a fresh process)
+"$BIN" --db "$AS_ROLE" status >"$W/st" 2>"$W/st.err"
+check "status with the printed grants exits 0" test $? -eq 0
+check "status with the printed grants trusts the summary" bash -c "! grep -q 'not trusted' '$W/st.err'"
+# a reinstall of the summary keeps what the role was granted on it
+"$BIN" --db "$ADMIN" init --summary >/dev/null || exit 1
+"$BIN" --db "$AS_ROLE" status >"$W/st" 2>"$W/st.err"
+check "after init --summary the role still trusts the summary" bash -c "! grep -q 'not trusted' '$W/st.err'"
 check "no password in any output" bash -c "! grep -q Sekr1tPw '$W'/out '$W'/err '$W'/once '$W'/run"
 echo "$PASS passed, $FAIL failed"
 [ "$FAIL" -eq 0 ]

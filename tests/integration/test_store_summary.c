@@ -480,8 +480,8 @@ static void status_text(pb_store *s, rows_text *rt, bool expect_summary)
     assert_int_equal(info.summary_used, expect_summary);
 }
 
-/* The probe carries the qualifying ids out of its dynamic query as bytes, which
- * query_to_xml writes in base64, or in hex where the session says xmlbinary = hex: every
+/* The probe carries the qualifying ids out of the summary's answer view as bytes, which
+ * table_to_xml writes in base64, or in hex where the session says xmlbinary = hex: every
  * form gives the same rows (ids, names, facts, in order) either way, from the summary and
  * from the tables (the summary not trusted), the drifted organizations included. */
 static void test_pg_status_xmlbinary(void **state)
@@ -512,6 +512,73 @@ static void test_pg_status_xmlbinary(void **state)
     tdb_exec(t, "ALTER DATABASE %s RESET xmlbinary", t->name);
 }
 
+/* The probe's plan, on this test's own connection, as EXPLAIN prints it (with ANALYZE: run),
+ * with parallel query made as cheap as it goes, so that any plan that may use workers does. */
+static void probe_plan(tdb *t, bool analyze, char *out, size_t len)
+{
+    tdb_exec(t, "SET parallel_setup_cost = 0; SET parallel_tuple_cost = 0;"
+                " SET min_parallel_table_scan_size = 0; SET max_parallel_workers_per_gather = 2");
+    PGresult *r = PQprepare(t->pg, "probe_plan", pb__status_sql(PB_BACKEND_PG, false), 0, NULL);
+    assert_int_equal(PQresultStatus(r), PGRES_COMMAND_OK);
+    PQclear(r);
+    char sql[200];
+    (void)snprintf(sql, sizeof(sql), "EXPLAIN (%s) EXECUTE probe_plan('%s', '%s')",
+                   analyze ? "ANALYZE, TIMING off, COSTS off" : "COSTS off", UID, GROUP);
+    r = PQexec(t->pg, sql);
+    assert_int_equal(PQresultStatus(r), PGRES_TUPLES_OK);
+    size_t used = 0;
+    out[0] = '\0';
+    for (int i = 0; i < PQntuples(r) && used + 1 < len; i++)
+        used += (size_t)snprintf(out + used, len - used, "%s\n", PQgetvalue(r, i, 0));
+    PQclear(r);
+    tdb_exec(t, "DEALLOCATE probe_plan; RESET parallel_setup_cost; RESET parallel_tuple_cost;"
+                " RESET min_parallel_table_scan_size; RESET max_parallel_workers_per_gather");
+}
+
+/* Whether the plan's line for the parallel scan of the presets says `what`. */
+static bool presets_scan_ran(const char *plan, const char *what)
+{
+    const char *l = strstr(plan, "Parallel Seq Scan on template_version_presets");
+    const char *end = l != NULL ? strchr(l, '\n') : NULL;
+    const char *w = l != NULL ? strstr(l, what) : NULL;
+    if (w == NULL || (end != NULL && w > end))
+        (void)fprintf(stderr, "no '%s' in the presets scan of:\n%s", what, plan);
+    return w != NULL && (end == NULL || w < end);
+}
+
+/* The probe keeps to functions that let a statement use parallel workers (query_to_xml, say,
+ * would keep all of it serial), so its scan of the platform's tables is planned with
+ * workers as the reference's is; with a trusted summary that scan is gated off above its
+ * workers, which never start; with the summary untrusted they do, and the same rows come. */
+static void test_pg_probe_parallel(void **state)
+{
+    if (tdb_backend() != PB_BACKEND_PG)
+        skip();
+    fx *f = *state;
+    tdb *t = &f->t;
+    seed(f->s, 40, 0.5, 0.5);
+    tdb_exec(t, "ANALYZE");
+    static char plan[65536];
+    probe_plan(t, false, plan, sizeof(plan));
+    assert_non_null(strstr(plan, "Workers Planned"));
+    assert_non_null(strstr(plan, "Parallel Seq Scan on template_version_presets"));
+    static rows_text want, got;
+    pb_store *s = tdb_store(t);
+    status_text(s, &want, true);
+    pb_store_free(&s);
+    probe_plan(t, true, plan, sizeof(plan));
+    assert_true(presets_scan_ran(plan, "(never executed)"));
+    assert_non_null(strstr(plan, "Function Scan on generate_series")); /* the summary's ids */
+    tdb_exec(t, "ALTER TABLE template_version_presets DISABLE TRIGGER"
+                " prebuilds_summary_presets_upd");
+    probe_plan(t, true, plan, sizeof(plan));
+    assert_true(presets_scan_ran(plan, "(actual rows="));
+    s = tdb_store(t);
+    status_text(s, &got, false);
+    pb_store_free(&s);
+    assert_string_equal(got.buf, want.buf);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -522,6 +589,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_pg_summary_untrusted, fx_setup_pg, fx_teardown),
         cmocka_unit_test_setup_teardown(test_pg_summary_older_version, fx_setup_pg, fx_teardown),
         cmocka_unit_test_setup_teardown(test_pg_status_xmlbinary, fx_setup_pg, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_pg_probe_parallel, fx_setup_pg, fx_teardown),
     };
     const char *group = tdb_backend() == PB_BACKEND_PG ? "summary-postgresql" : "summary-sqlite";
     return fx_exit(cmocka_run_group_tests_name(group, tests, fx_group_setup, fx_group_teardown));

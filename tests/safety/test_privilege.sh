@@ -52,13 +52,23 @@ bad=$(sq "$PDB" "SELECT string_agg(p.oid::regprocedure::text, ', ') FROM pg_proc
                  JOIN pg_roles r ON r.oid = p.proowner
                  WHERE p.proname LIKE 'prebuilds%' AND r.rolsuper")
 [ -z "$bad" ] && ok "no prebuilds_* function is owned by a superuser" || fail "owned by a superuser: $bad"
+# Trigger functions run for whoever writes the platform's tables: SECURITY DEFINER (as the
+# tables' owner, checked above). Any other function of ours runs with its caller's rights.
+# Every one of them has the fixed search path.
 bad=$(sq "$PDB" "SELECT string_agg(p.oid::regprocedure::text || ' ' || coalesce(array_to_string(p.proconfig, ';'), 'no SET'), ', ')
                  FROM pg_proc p WHERE p.proname LIKE 'prebuilds%'
-                 AND (NOT p.prosecdef OR p.proconfig IS NULL OR NOT EXISTS (
+                 AND (p.prosecdef <> (p.prorettype = 'trigger'::regtype) OR p.proconfig IS NULL OR NOT EXISTS (
                       SELECT 1 FROM unnest(p.proconfig) c
                       WHERE replace(replace(c, ' ', ''), '\"', '') = 'search_path=pg_catalog,public,pg_temp'))")
-[ -z "$bad" ] && ok "every prebuilds_* function is SECURITY DEFINER with search_path pg_catalog, public, pg_temp" ||
-    fail "functions without SECURITY DEFINER or the fixed search_path: $bad"
+[ -z "$bad" ] && ok "every prebuilds_* trigger function is SECURITY DEFINER, every other one SECURITY INVOKER, all with search_path pg_catalog, public, pg_temp" ||
+    fail "functions with the wrong security or without the fixed search path: $bad"
+# The summary's answer view reads with its reader's rights, and nobody may read it unasked.
+bad=$(sq "$PDB" "SELECT string_agg(c.relname, ', ') FROM pg_class c WHERE c.relname LIKE 'prebuilds%'
+                 AND c.relkind = 'v' AND (NOT coalesce('security_invoker=true' = ANY (c.reloptions), false)
+                 OR has_table_privilege('public', c.oid, 'SELECT'))")
+nview=$(sq "$PDB" "SELECT count(*) FROM pg_class WHERE relname LIKE 'prebuilds%' AND relkind = 'v'")
+[ "$nview" -gt 0 ] && [ -z "$bad" ] && ok "$nview prebuilds_* view(s), security_invoker and not readable by PUBLIC" ||
+    fail "views lending rights or readable by anyone: ${bad:-no view installed}"
 
 # ---------------------------------------------------------------- (b) hijack attempts
 # A platform database like the first, owned by a role of its own (see HIJACK_OWNER).

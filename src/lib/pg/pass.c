@@ -12,13 +12,13 @@
  *
  * The probe form (PST_STATUS_*) works on any database: with or without our
  * configured-templates summary, readable or not. A statement cannot name a table that may
- * not exist, so the questions "are changes pending, is the switch on" and "which
- * organizations qualify" are asked through query_to_xml, as texts chosen when the statement
- * runs: of the summary when this session may read it and it is trusted, of the platform's
- * tables otherwise. The answer (the organization ids' bytes and their count, in XML) is
- * decoded and joined back here. The dynamic queries run in the statement's snapshot and are
- * planned on their own, so a scan of the platform's tables may use parallel workers
- * (query_to_xml itself keeps the outer statement serial).
+ * not exist, so it reads the platform's tables natively (they are always there: planned
+ * with the statement, in parallel where the data is large) and reads our summary, and the
+ * pause switch, through table_to_xml(), which only such a table's name reaches: the answer
+ * view's one row (the organization ids' bytes and their count) is decoded and joined back
+ * here. Everything the view runs runs in the statement's snapshot. Which branch runs is
+ * decided by facts the statement reads first: the summary when this session may read it
+ * and it is trusted, the tables otherwise; the other branch never starts.
  *
  * The summary form (PST_SUMMARY_*) asks the summary natively, without that detour: a
  * session runs it once a probe found the summary readable and trusted.
@@ -32,7 +32,7 @@
 /* The membership facts of the qualifying organizations. The three lookups are unique
  * (primary key; UNIQUE (name, organization_id); UNIQUE (user_id, group_id)): one row each. */
 #define STATUS_SELECT                                                                              \
-    "SELECT o.id, o.name, om.user_id IS NOT NULL, g.id, gm.user_id IS NOT NULL,"                   \
+    "SELECT o.id, o.name COLLATE \"C\", om.user_id IS NOT NULL, g.id, gm.user_id IS NOT NULL,"     \
     " NULL::int, NULL::boolean, NULL::boolean, NULL::boolean"
 #define LOOKUPS                                                                                    \
     " LEFT JOIN organization_members om ON om.organization_id = o.id AND om.user_id = $1::uuid"    \
@@ -130,105 +130,94 @@
 
 /* ---- the probe form ---- */
 
-/* The probe asks two dynamic queries, as text literals of the statement (their quotes
- * doubled), in the statement's snapshot. The first, of facts: whether changes wait in the
- * summary's log (asked only of a summary the statement found trusted: its faults and
- * triggers are catalog facts it reads itself) and the pause switch (an older platform
- * schema may lack site_configs: the row is asked for only where the table is there, and a
- * missing privilege is still an error, the switch never ignored silently). The second
- * returns the qualifying organization ids, their 16 bytes each, concatenated, and how many
- * they are, which the statement checks against the bytes it got: from a trusted summary
- * with nothing pending, from a trusted one with its log laid over it, or from the tables.
- * Each text names only what it reads, so the one planned at each probe is no larger than
- * it must be (a clean summary's text plans in a tenth of the time of the one with the log). */
-#define PROBE_FACTS_QUERY                                                                          \
-    "'SELECT ' || CASE WHEN trusted THEN '" PENDING "' ELSE 'false' END || ' AS pending, ' ||"     \
-    " CASE WHEN to_regclass('site_configs') IS NULL THEN 'NULL::text' ELSE '(" SWITCH_ROW ")'"     \
-    " END || ' AS paused'"
-#define ORG_BYTES "(SELECT string_agg(uuid_send(id), ''''::bytea) AS orgs, count(id) AS n FROM ("
-/* The UNION with nothing dedupes by hashing (a DISTINCT here was sorted, the planner
- * pricing the per-row lookup of an older row's organization too high). */
-#define PROBE_CLEAN(R)                                                                             \
-    "'SELECT a.orgs, a.n FROM " ORG_BYTES SUMMARY_ROWS " WHERE t.template_id NOT IN (SELECT d.id"  \
-    " FROM templates d WHERE d.deleted)" R " UNION SELECT NULL::uuid WHERE false) q(id)) a'"
-#define PROBE_SUMMARY(R)                                                                           \
-    "'WITH " CHANGED ", f AS MATERIALIZED (SELECT true AS trusted, true AS pending)"               \
-    " SELECT a.orgs, a.n FROM " ORG_BYTES                                                          \
-    SUMMARY_ORGS_TRUSTED(R) ") q(id)) a'"
-#define PROBE_TABLES(R)                                                                            \
-    "'SELECT a.orgs, a.n FROM " ORG_BYTES                                                          \
-    "SELECT DISTINCT organization_id FROM (" TABLES_ORGS(R) ") b) q(id)) a'"
-
+/* The probe names no table that may be missing, and calls no function that would keep the
+ * whole statement serial (query_to_xml is parallel-unsafe: one call anywhere in a statement
+ * and none of it gets a worker). What it reads of our summary it reads through
+ * table_to_xml(), which runs in the leader beside the workers: the one row of the view
+ * prebuilds_summary_answer, whose function asks the platform's tables in dynamic SQL. So with
+ * nothing installed (or a summary it may not use) the platform's tables are scanned right
+ * here, planned with the statement when it is bound, in parallel as the reference's scan
+ * is; with a summary, that scan is gated off before any worker starts and the view's answer
+ * is decoded instead. */
+#define ANSWER_VIEW "to_regclass('prebuilds_summary_answer')"
 #define SUMMARY_READABLE                                                                           \
     "coalesce(has_table_privilege(to_regclass('prebuilds_configured_templates'), 'SELECT')"        \
     " AND has_table_privilege(to_regclass('prebuilds_summary_changes'), 'SELECT')"                 \
     " AND has_sequence_privilege(to_regclass('prebuilds_summary_faults'), 'SELECT'), false)"
-/* A summary built by an older prebuilds lacks the organization of each row: the probe does
- * not read it (a text naming the column would fail there) and reports it untrusted until
- * `init --summary` rebuilds it. Rows an older prebuilds folded in since have none either:
- * theirs is looked up (see SUMMARY_ROWS). */
+/* A summary built by an older prebuilds lacks the organization of each row, or the answer
+ * view (or this session may not read the view): the probe does not read it (its texts
+ * would fail there) and reports it untrusted until `init --summary` rebuilds it. Rows an
+ * older prebuilds folded in since have no organization either: theirs is looked up (see
+ * SUMMARY_ROWS). */
 #define SUMMARY_CURRENT                                                                            \
     "EXISTS (SELECT FROM pg_attribute WHERE attrelid = "                                           \
     "to_regclass('prebuilds_configured_templates')"                                                \
-    " AND attname = 'organization_id' AND NOT attisdropped)"
+    " AND attname = 'organization_id' AND NOT attisdropped)"                                       \
+    " AND coalesce(has_table_privilege(" ANSWER_VIEW ", 'SELECT'), false)"
 #define XML_VALUE(V, tag) "split_part(split_part(" V ", '<" tag ">', 2), '</" tag ">', 1)"
-/* query_to_xml writes a bytea in base64 (broken into lines, which decode skips), or in hex
+/* table_to_xml writes a bytea in base64 (broken into lines, which decode skips), or in hex
  * where the session has xmlbinary = hex. */
 #define XML_BYTES(V, tag)                                                                          \
     "decode(" XML_VALUE(V, tag) ", CASE current_setting('xmlbinary') WHEN 'hex' THEN 'hex'"        \
                                 " ELSE 'base64' END)"
+/* The pause switch's row out of the whole of site_configs (a few rows of settings; the
+ * table may be missing on an older platform schema, and a missing privilege is an error:
+ * the switch is never ignored silently). An element's text has its `<` escaped, so the key
+ * cannot be faked by a value. */
+#define SWITCH_XML                                                                                 \
+    "CASE WHEN to_regclass('site_configs') IS NOT NULL THEN split_part(split_part("                \
+    "table_to_xml(to_regclass('site_configs'), false, false, '')::text,"                           \
+    " '<key>prebuilds_settings</key>', 2), '</row>', 1) END"
+
+/* The catalog facts: the summary readable, current and its five triggers enabled (only
+ * then is the view read), the view's answer, the switch; then all of it read. Trusted: the
+ * view also says no trigger ever failed. `intact`: the ids decoded to as many as the view
+ * counted. */
+#define PROBE_FACTS                                                                                \
+    "s AS MATERIALIZED (SELECT readable, CASE WHEN readable AND current THEN " TRIGGERS_FIRE(      \
+        "'") " ELSE false END AS usable FROM (SELECT " SUMMARY_READABLE                            \
+             " AS readable, " SUMMARY_CURRENT " AS current) r)"
+#define PROBE_ANSWER                                                                               \
+    "a AS MATERIALIZED (SELECT readable, usable, CASE WHEN usable THEN table_to_xml(" ANSWER_VIEW  \
+    ", false, false, '')::text END AS x, " SWITCH_XML " AS sw FROM s)"
+#define PROBE_DECODED                                                                              \
+    "SELECT readable, coalesce(usable AND " XML_VALUE(                                             \
+        "x",                                                                                       \
+        "faulted") " = 'false', false)"                                                            \
+                   " AS trusted, " XML_VALUE(                                                      \
+                       "x",                                                                        \
+                       "pending") " = 'true' AS pending, coalesce(sw ~ " SWITCH_ON                 \
+                                  ", false) AS paused, " XML_BYTES(                                \
+                                      "x",                                                         \
+                                      "orgs") " AS orgs, nullif(" XML_VALUE("x",                   \
+                                                                            "n") ", '')::bigint "  \
+                                                                                 "AS n FROM a"
+#define PROBE_READ                                                                                 \
+    "f AS MATERIALIZED (SELECT readable, trusted, trusted AND coalesce(pending, false) AS "        \
+    "pending,"                                                                                     \
+    " paused, orgs, CASE WHEN trusted THEN coalesce(length(orgs) = 16 * n, false) ELSE true END"   \
+    " AS intact FROM (" PROBE_DECODED ") d)"
 /* The ids back as uuids, each parsed once: OFFSET 0 keeps the cast out of the join's
  * condition, where the hash join would evaluate it again for every match. */
 #define PROBE_IDS                                                                                  \
     "(SELECT encode(substring(f.orgs FROM i * 16 + 1 FOR 16), 'hex')::uuid AS id FROM f,"          \
     " generate_series(0, length(f.orgs) / 16 - 1) AS i OFFSET 0)"
-
-/* Trusted: no trigger of the summary ever failed (its faults sequence was never called)
- * and all five are enabled. Read only where the summary is readable and current. */
-#define SUMMARY_TRUSTED                                                                            \
-    "pg_sequence_last_value(to_regclass('prebuilds_summary_faults')) IS NULL AND " TRIGGERS_FIRE(  \
-        "'")
-
-/* The catalog facts; the facts query's answer, read; the ids query's answer (QUERY is its
- * text), read. */
-#define PROBE_FACTS                                                                                \
-    "s AS MATERIALIZED (SELECT readable, CASE WHEN readable AND current THEN " SUMMARY_TRUSTED     \
-    " ELSE false END AS trusted FROM (SELECT " SUMMARY_READABLE " AS readable, " SUMMARY_CURRENT   \
-    " AS current) r)"
-#define PROBE_FACTS_ANSWER                                                                         \
-    "(SELECT readable, trusted, query_to_xml(" PROBE_FACTS_QUERY ", false, false, '')::text AS y"  \
-    " FROM s) w"
-#define FACT_PENDING XML_VALUE("y", "pending") " = 'true'"
-#define FACT_PAUSED  XML_VALUE("y", "paused") " ~ " SWITCH_ON
-#define PROBE_FACTS_READ                                                                           \
-    "e AS MATERIALIZED (SELECT readable, trusted, " FACT_PENDING " AS pending, " FACT_PAUSED       \
-    " AS paused FROM " PROBE_FACTS_ANSWER ")"
-#define PROBE_ANSWER(QUERY)                                                                        \
-    "x AS MATERIALIZED (SELECT readable, trusted, pending, paused, query_to_xml(" QUERY            \
-    ", false, false, '')::text AS x FROM e)"
-#define PROBE_READ                                                                                 \
-    "f AS MATERIALIZED (SELECT readable, trusted, pending, paused, orgs, coalesce(length(orgs) ="  \
-    " 16 * n, false) AS intact FROM (SELECT readable, trusted, pending, paused, " XML_BYTES(       \
-        "x", "orgs") " AS orgs, nullif(" XML_VALUE("x", "n") ", '')::bigint AS n FROM x) d)"
 #define PROBE_FACTS_ROW                                                                            \
     " UNION ALL SELECT NULL, NULL, readable, NULL, intact, " USER_STATE ", paused, trusted,"       \
     " pending FROM f ORDER BY 2, 1"
 
-/* QUERY is the text query_to_xml runs, L the lookups; O restricts the organizations `o`. */
-#define PROBE(QUERY, L, O)                                                                         \
-    "WITH " PROBE_FACTS ", " PROBE_FACTS_READ                                                      \
-    ", " PROBE_ANSWER(QUERY) ", " PROBE_READ " " STATUS_SELECT                                     \
-                             " FROM organizations o JOIN " PROBE_IDS                               \
-                             " AS q ON q.id = o.id" L O PROBE_FACTS_ROW
-
-/* The ids query's text (R restricts the templates `t`): for all organizations R is empty;
- * for some it is format()'s placeholder, filled with their ids quoted. */
-#define PROBE_QUERY(R)                                                                             \
-    "CASE WHEN trusted AND NOT pending THEN " PROBE_CLEAN(R) " WHEN trusted THEN " PROBE_SUMMARY(  \
-        R) " ELSE " PROBE_TABLES(R) " END"
-#define PROBE_ALL_QUERY  PROBE_QUERY("")
-#define SOME_TEMPLATES   "format(' AND t.organization_id = ANY (%L::uuid[])', ($3::uuid[])::text)"
-#define PROBE_SOME_QUERY "format(" PROBE_QUERY("%1$s") ", " SOME_TEMPLATES ")"
+/* Two branches, each gated as a whole by the facts: the platform's tables unless the summary
+ * is trusted (the DISTINCT taken in each worker, as TABLES_ORGS says), the summary's ids if
+ * it is. R restricts the templates `t`, O the organizations `o`; L are the lookups of the
+ * summary's ids. */
+#define PROBE(R, L, O)                                                                             \
+    "WITH " PROBE_FACTS ", " PROBE_ANSWER ", " PROBE_READ " " STATUS_SELECT                        \
+    " FROM organizations o JOIN (SELECT DISTINCT organization_id FROM (" TABLES_ORGS(              \
+        R) ") b)"                                                                                  \
+           " q(id) ON q.id = o.id" LOOKUPS O                                                       \
+           " AND NOT (SELECT trusted FROM f) UNION ALL " STATUS_SELECT                             \
+           " FROM organizations o JOIN " PROBE_IDS " AS q ON q.id = o.id" L O                      \
+           " AND (SELECT trusted FROM f)" PROBE_FACTS_ROW
 
 /* ---- the summary form ---- */
 
@@ -238,7 +227,8 @@
            " UNION ALL SELECT NULL, NULL, true, NULL, true, " USER_STATE ", " PAUSED ","           \
            " trusted, pending FROM f ORDER BY 2, 1"
 
-#define BY_IDS " AND o.id = ANY ($3::uuid[])"
+#define BY_IDS    " AND o.id = ANY ($3::uuid[])"
+#define SOME_ORGS " AND t.organization_id = ANY ($3::uuid[])"
 
 /* The writes skip everything when the user is gone or the switch went on since the read. */
 /* Asked once per statement, in a CTE of its own: the pause switch is read through
@@ -263,12 +253,11 @@
     " OFFSET 0) " A
 
 const pb__pg_stmt pb__pg_stmts[PST_COUNT] = {
-    [PST_STATUS_ALL] = {"pb_status_all", PROBE(PROBE_ALL_QUERY, PROBE_LOOKUPS, "")},
+    [PST_STATUS_ALL] = {"pb_status_all", PROBE("", PROBE_LOOKUPS, "")},
     /* Separate statements for some organizations, so each gets its own good plan. */
-    [PST_STATUS_SOME] = {"pb_status_some", PROBE(PROBE_SOME_QUERY, LOOKUPS, BY_IDS)},
+    [PST_STATUS_SOME] = {"pb_status_some", PROBE(SOME_ORGS, LOOKUPS, BY_IDS)},
     [PST_SUMMARY_ALL] = {"pb_summary_all", SUMMARY("", "")},
-    [PST_SUMMARY_SOME] = {"pb_summary_some",
-                          SUMMARY(" AND t.organization_id = ANY ($3::uuid[])", BY_IDS)},
+    [PST_SUMMARY_SOME] = {"pb_summary_some", SUMMARY(SOME_ORGS, BY_IDS)},
     /* Memberships and groups in one statement. Organizations deleted since the status
      * read are skipped by the join; rows others inserted meanwhile are conflicts. */
     [PST_WRITE_ORG] =

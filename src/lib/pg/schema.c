@@ -332,7 +332,7 @@ int pb__pg_uninstall(pb_store *base, pb_removed_cb cb, void *arg, size_t *n_remo
     if ((rc = pb__pg_exec_params(s, pb__sql_pg_installed_objects, 0, NULL, &objs,
                                  "list installed objects", err)) != 0)
         goto fail;
-    /* Triggers, functions, tables and the sequence in this transaction, in that order, so
+    /* Triggers, views, functions, tables and the sequence in this transaction, in that order, so
      * the platform never sees a trigger without its function; the index after it. */
     int n = PQntuples(objs);
     for (int i = 0; i < n; i++) {

@@ -49,6 +49,8 @@ ALTER TABLE prebuilds_configured_templates ADD COLUMN IF NOT EXISTS organization
 -- (template_id) has a configured preset. No key: appending never waits for anyone.
 CREATE TABLE IF NOT EXISTS prebuilds_summary_changes (version_id uuid, template_id uuid);
 
+-- The answer view (below) reads the sequence and the log: it goes first, and comes back last.
+DROP VIEW IF EXISTS prebuilds_summary_answer;
 DROP SEQUENCE IF EXISTS prebuilds_summary_faults;
 CREATE SEQUENCE prebuilds_summary_faults;
 
@@ -182,6 +184,86 @@ END
 $do$;
 REVOKE ALL ON FUNCTION prebuilds_summary_presets() FROM PUBLIC;
 REVOKE ALL ON FUNCTION prebuilds_summary_versions() FROM PUBLIC;
+
+-- The summary's answer, for the status statement's probe: whether a trigger ever failed,
+-- whether changes wait in the log, and the qualifying organizations' ids (16 bytes each,
+-- concatenated) with their count. The probe reads this one row through table_to_xml(),
+-- which may run beside parallel workers where naming a table that may not exist could not:
+-- so the probe scans the platform's tables in parallel when there is no summary, and reads
+-- this view when there is one.
+-- Nothing here names a platform table: prebuilds_summary_ids() reads them through dynamic
+-- SQL, so no platform migration ever finds an object of ours in its way. Its two queries: a
+-- summary with an empty log says every organization with a configured template that is not
+-- soft-deleted (a row folded in by an older prebuilds has no organization: it is looked up);
+-- with a log, the templates it names are left out and recounted from the presets. The
+-- function runs with its caller's rights; on PostgreSQL 15 and later so does the view
+-- (security_invoker): neither lends anyone a right. Before 15 the view reads our log and
+-- sequence as their owner, and nothing else.
+CREATE OR REPLACE FUNCTION prebuilds_summary_ids(pending boolean, OUT orgs bytea, OUT n bigint)
+LANGUAGE plpgsql STABLE AS $fn$
+BEGIN
+    IF pending THEN
+        EXECUTE $q$WITH changed AS MATERIALIZED (SELECT tv.template_id
+ FROM prebuilds_summary_changes c JOIN template_versions tv ON tv.id = c.version_id
+ WHERE tv.template_id IS NOT NULL UNION SELECT c.template_id FROM prebuilds_summary_changes c
+ WHERE c.template_id IS NOT NULL)
+SELECT string_agg(uuid_send(id), ''::bytea), count(id) FROM (
+ SELECT t.organization_id FROM (SELECT c.template_id, coalesce(c.organization_id,
+ (SELECT d.organization_id FROM templates d WHERE d.id = c.template_id)) AS organization_id
+ FROM prebuilds_configured_templates c) t
+ WHERE t.template_id NOT IN (SELECT template_id FROM changed UNION ALL
+ SELECT d.id FROM templates d WHERE d.deleted)
+ UNION SELECT t.organization_id FROM templates t WHERE NOT t.deleted AND t.id IN
+ (SELECT tv.template_id FROM template_version_presets p JOIN template_versions tv
+ ON tv.id = p.template_version_id WHERE p.desired_instances IS NOT NULL
+ AND tv.template_id IN (SELECT template_id FROM changed))) q(id)$q$ INTO orgs, n;
+    ELSE
+        -- the UNION with nothing dedupes by hashing (a DISTINCT here was sorted)
+        EXECUTE $q$SELECT string_agg(uuid_send(id), ''::bytea), count(id) FROM (
+ SELECT t.organization_id FROM (SELECT c.template_id, coalesce(c.organization_id,
+ (SELECT d.organization_id FROM templates d WHERE d.id = c.template_id)) AS organization_id
+ FROM prebuilds_configured_templates c) t
+ WHERE t.template_id NOT IN (SELECT d.id FROM templates d WHERE d.deleted)
+ UNION SELECT NULL::uuid WHERE false) q(id)$q$ INTO orgs, n;
+    END IF;
+END
+$fn$;
+DO $do$
+BEGIN
+    EXECUTE format('ALTER FUNCTION prebuilds_summary_ids(boolean) SET search_path = pg_catalog, %I, pg_temp',
+                   current_schema());
+    EXECUTE 'CREATE VIEW prebuilds_summary_answer'
+        || CASE WHEN current_setting('server_version_num')::int >= 150000
+                THEN ' WITH (security_invoker = true)' ELSE '' END
+        || $view$ AS
+SELECT f.faulted, f.pending, a.orgs, a.n
+FROM (SELECT (SELECT is_called FROM prebuilds_summary_faults) AS faulted,
+             EXISTS (SELECT 1 FROM prebuilds_summary_changes) AS pending) f
+LEFT JOIN LATERAL (SELECT * FROM prebuilds_summary_ids(f.pending) WHERE NOT f.faulted) a
+    ON true
+$view$;
+END
+$do$;
+REVOKE ALL ON prebuilds_summary_answer FROM PUBLIC;
+-- Whoever may read the summary may read its answer: a reinstall (this script drops the view
+-- and creates it again) or an upgrade from a summary without the view keeps the grants
+-- operators gave on the summary's table.
+DO $do$
+DECLARE
+    r record;
+BEGIN
+    FOR r IN SELECT DISTINCT a.grantee FROM pg_class c, aclexplode(c.relacl) a
+             WHERE c.oid = 'prebuilds_configured_templates'::regclass
+               AND a.privilege_type = 'SELECT' AND a.grantee <> c.relowner LOOP
+        IF r.grantee = 0 THEN
+            EXECUTE 'GRANT SELECT ON prebuilds_summary_answer TO PUBLIC';
+        ELSE
+            EXECUTE format('GRANT SELECT ON prebuilds_summary_answer TO %I',
+                           pg_get_userbyid(r.grantee));
+        END IF;
+    END LOOP;
+END
+$do$;
 
 -- The recount, while writes to the two tables wait (reads go on): every change committed
 -- before is counted here, every later one lands in the changes log.
