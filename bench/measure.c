@@ -112,7 +112,7 @@ static int ours(ctx *c, pb_store *s, double *rows)
     return rc;
 }
 
-static int reference(ctx *c, double *rows)
+static int reference(ctx *c, PGconn *conn, double *rows)
 {
     if (c->sq_ref != NULL) {
         int step;
@@ -124,13 +124,26 @@ static int reference(ctx *c, double *rows)
         return step == SQLITE_DONE ? 0 : -1;
     }
     const char *p[2] = {c->t.user_id, c->t.group_name};
-    PGresult *r = PQexecParams(c->ref, ref_pg, 2, NULL, p, NULL, NULL, 0);
+    PGresult *r = PQexecParams(conn, ref_pg, 2, NULL, p, NULL, NULL, 0);
     int rc = PQresultStatus(r) == PGRES_TUPLES_OK ? 0 : -1;
     *rows = PQntuples(r);
     if (rc != 0)
-        (void)snprintf(c->err, BENCH_ERR, "reference: %.400s", PQerrorMessage(c->ref));
+        (void)snprintf(c->err, BENCH_ERR, "reference: %.400s", PQerrorMessage(conn));
     PQclear(r);
     return rc;
+}
+
+/* A new session of the data set's database, with our sessions' jit=off; NULL on failure. */
+static PGconn *fresh_session(ctx *c)
+{
+    char ci[sizeof(c->db->conninfo) + 32];
+    (void)snprintf(ci, sizeof(ci), "%s options='-c jit=off'", c->db->conninfo);
+    PGconn *conn = PQconnectdb(ci);
+    if (PQstatus(conn) == CONNECTION_OK)
+        return conn;
+    (void)snprintf(c->err, BENCH_ERR, "connect to %s: %.400s", c->db->name, PQerrorMessage(conn));
+    PQfinish(conn);
+    return NULL;
 }
 
 static int run_one(ctx *c, int k, double f[F_N])
@@ -138,25 +151,18 @@ static int run_one(ctx *c, int k, double f[F_N])
     double before[3] = {0}, after[3] = {0};
     pb_store *fresh = NULL;
     bool pg = c->db->backend == PB_BACKEND_PG;
-    PGconn *warm = c->ref;
+    PGconn *ref = c->ref;
     if (pg && k <= K_REF)
         PQclear(PQexec(c->ref, k == K_REF_JIT ? "SET jit = on" : "SET jit = off"));
-    char fresh_ci[sizeof(c->db->conninfo) + 32];
-    (void)snprintf(fresh_ci, sizeof(fresh_ci), "%s options='-c jit=off'", c->db->conninfo);
-    if (k == K_REF_FRESH && PQstatus(c->ref = PQconnectdb(fresh_ci)) != CONNECTION_OK) {
-        (void)snprintf(c->err, BENCH_ERR, "connect to %s: %.400s", c->db->name,
-                       PQerrorMessage(c->ref));
-        PQfinish(c->ref);
-        c->ref = warm;
+    if (k == K_REF_FRESH && (ref = fresh_session(c)) == NULL)
         return -1;
-    }
     if (k == K_FIRST && db_store(c->db, &fresh, false, c->err) != 0)
         return -1;
     f[F_ROWS] = 0;
     int rc = pg ? server_totals(c, before) : 0;
     double t0 = bench_now_ms();
     if (rc == 0)
-        rc = k <= K_REF || k == K_REF_FRESH ? reference(c, &f[F_ROWS])
+        rc = k <= K_REF || k == K_REF_FRESH ? reference(c, ref, &f[F_ROWS])
                                             : ours(c, fresh ? fresh : c->later, &f[F_ROWS]);
     f[F_WALL] = bench_now_ms() - t0;
     if (rc == 0 && pg)
@@ -164,10 +170,8 @@ static int run_one(ctx *c, int k, double f[F_N])
     for (int i = 0; i < 3; i++)
         f[i] = pg ? after[i] - before[i] : NAN;
     pb_store_free(&fresh);
-    if (k == K_REF_FRESH) {
-        PQfinish(c->ref);
-        c->ref = warm;
-    }
+    if (ref != c->ref)
+        PQfinish(ref);
     return rc;
 }
 

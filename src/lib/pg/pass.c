@@ -111,7 +111,9 @@
 
 /* The organizations a trusted summary says qualify (R restricts `t`: the templates, and in
  * the first branch the summary's rows, which carry the organization too); then the same
- * with the tables' answer when it is not trusted. */
+ * with the tables' answer when it is not trusted. The probe's prebuilds_summary_ids()
+ * (src/lib/sql/pg/summary.sql) asks the same of the summary in dynamic SQL: keep the two in
+ * step. */
 #define SUMMARY_ROWS                                                                               \
     "SELECT t.organization_id FROM (SELECT c.template_id, coalesce(c.organization_id,"             \
     " (SELECT d.organization_id FROM templates d WHERE d.id = c.template_id)) AS organization_id"  \
@@ -180,23 +182,17 @@
 #define PROBE_ANSWER                                                                               \
     "a AS MATERIALIZED (SELECT readable, usable, CASE WHEN usable THEN table_to_xml(" ANSWER_VIEW  \
     ", false, false, '')::text END AS x, " SWITCH_XML " AS sw FROM s)"
+#define FACT_TRUSTED "coalesce(usable AND " XML_VALUE("x", "faulted") " = 'false', false)"
+#define FACT_PENDING XML_VALUE("x", "pending") " = 'true'"
+#define FACT_PAUSED  "coalesce(sw ~ " SWITCH_ON ", false)"
+#define FACT_COUNT   "nullif(" XML_VALUE("x", "n") ", '')::bigint"
 #define PROBE_DECODED                                                                              \
-    "SELECT readable, coalesce(usable AND " XML_VALUE(                                             \
-        "x",                                                                                       \
-        "faulted") " = 'false', false)"                                                            \
-                   " AS trusted, " XML_VALUE(                                                      \
-                       "x",                                                                        \
-                       "pending") " = 'true' AS pending, coalesce(sw ~ " SWITCH_ON                 \
-                                  ", false) AS paused, " XML_BYTES(                                \
-                                      "x",                                                         \
-                                      "orgs") " AS orgs, nullif(" XML_VALUE("x",                   \
-                                                                            "n") ", '')::bigint "  \
-                                                                                 "AS n FROM a"
+    "SELECT readable, " FACT_TRUSTED " AS trusted, " FACT_PENDING " AS pending, " FACT_PAUSED      \
+    " AS paused, " XML_BYTES("x", "orgs") " AS orgs, " FACT_COUNT " AS n FROM a"
 #define PROBE_READ                                                                                 \
-    "f AS MATERIALIZED (SELECT readable, trusted, trusted AND coalesce(pending, false) AS "        \
-    "pending,"                                                                                     \
-    " paused, orgs, CASE WHEN trusted THEN coalesce(length(orgs) = 16 * n, false) ELSE true END"   \
-    " AS intact FROM (" PROBE_DECODED ") d)"
+    "f AS MATERIALIZED (SELECT readable, trusted, trusted AND coalesce(pending, false)"            \
+    " AS pending, paused, orgs, CASE WHEN trusted THEN coalesce(length(orgs) = 16 * n, false)"     \
+    " ELSE true END AS intact FROM (" PROBE_DECODED ") d)"
 /* The ids back as uuids, each parsed once: OFFSET 0 keeps the cast out of the join's
  * condition, where the hash join would evaluate it again for every match. */
 #define PROBE_IDS                                                                                  \
@@ -210,14 +206,16 @@
  * is trusted (the DISTINCT taken in each worker, as TABLES_ORGS says), the summary's ids if
  * it is. R restricts the templates `t`, O the organizations `o`; L are the lookups of the
  * summary's ids. */
-#define PROBE(R, L, O)                                                                             \
-    "WITH " PROBE_FACTS ", " PROBE_ANSWER ", " PROBE_READ " " STATUS_SELECT                        \
+#define PROBE_TABLES_BRANCH(R, O)                                                                  \
+    STATUS_SELECT                                                                                  \
     " FROM organizations o JOIN (SELECT DISTINCT organization_id FROM (" TABLES_ORGS(              \
-        R) ") b)"                                                                                  \
-           " q(id) ON q.id = o.id" LOOKUPS O                                                       \
-           " AND NOT (SELECT trusted FROM f) UNION ALL " STATUS_SELECT                             \
-           " FROM organizations o JOIN " PROBE_IDS " AS q ON q.id = o.id" L O                      \
-           " AND (SELECT trusted FROM f)" PROBE_FACTS_ROW
+        R) ") b) q(id) ON q.id = o.id" LOOKUPS O " AND NOT (SELECT trusted FROM f)"
+#define PROBE_SUMMARY_BRANCH(L, O)                                                                 \
+    STATUS_SELECT " FROM organizations o JOIN " PROBE_IDS " AS q ON q.id = o.id" L O               \
+                  " AND (SELECT trusted FROM f)"
+#define PROBE(R, L, O)                                                                             \
+    "WITH " PROBE_FACTS ", " PROBE_ANSWER ", " PROBE_READ                                          \
+    " " PROBE_TABLES_BRANCH(R, O) " UNION ALL " PROBE_SUMMARY_BRANCH(L, O) PROBE_FACTS_ROW
 
 /* ---- the summary form ---- */
 

@@ -195,7 +195,9 @@ REVOKE ALL ON FUNCTION prebuilds_summary_versions() FROM PUBLIC;
 -- SQL, so no platform migration ever finds an object of ours in its way. Its two queries: a
 -- summary with an empty log says every organization with a configured template that is not
 -- soft-deleted (a row folded in by an older prebuilds has no organization: it is looked up);
--- with a log, the templates it names are left out and recounted from the presets. The
+-- with a log, the templates it names are left out and recounted from the presets (the
+-- same answer as SUMMARY_ORGS_TRUSTED of the native summary form in src/lib/pg/pass.c:
+-- keep the two in step). The
 -- function runs with its caller's rights; on PostgreSQL 15 and later so does the view
 -- (security_invoker): neither lends anyone a right. Before 15 the view reads our log and
 -- sequence as their owner, and nothing else.
