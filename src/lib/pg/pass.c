@@ -111,9 +111,9 @@
 
 /* The organizations a trusted summary says qualify (R restricts `t`: the templates, and in
  * the first branch the summary's rows, which carry the organization too); then the same
- * with the tables' answer when it is not trusted. The probe's prebuilds_summary_ids()
- * (src/lib/sql/pg/summary.sql) asks the same of the summary in dynamic SQL: keep the two in
- * step. */
+ * with the tables' answer when it is not trusted. The probe's prebuilds_summary_ids_clean()
+ * and prebuilds_summary_ids_pending() (src/lib/sql/pg/summary.sql) ask the same of the
+ * summary in SQL functions whose text is parsed when they run: keep the three in step. */
 #define SUMMARY_ROWS                                                                               \
     "SELECT t.organization_id FROM (SELECT c.template_id, coalesce(c.organization_id,"             \
     " (SELECT d.organization_id FROM templates d WHERE d.id = c.template_id)) AS organization_id"  \

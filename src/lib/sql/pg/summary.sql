@@ -191,21 +191,33 @@ REVOKE ALL ON FUNCTION prebuilds_summary_versions() FROM PUBLIC;
 -- which may run beside parallel workers where naming a table that may not exist could not:
 -- so the probe scans the platform's tables in parallel when there is no summary, and reads
 -- this view when there is one.
--- Nothing here names a platform table: prebuilds_summary_ids() reads them through dynamic
--- SQL, so no platform migration ever finds an object of ours in its way. Its two queries: a
--- summary with an empty log says every organization with a configured template that is not
--- soft-deleted (a row folded in by an older prebuilds has no organization: it is looked up);
--- with a log, the templates it names are left out and recounted from the presets (the
--- same answer as SUMMARY_ORGS_TRUSTED of the native summary form in src/lib/pg/pass.c:
--- keep the two in step). The
--- function runs with its caller's rights; on PostgreSQL 15 and later so does the view
--- (security_invoker): neither lends anyone a right. Before 15 the view reads our log and
--- sequence as their owner, and nothing else.
-CREATE OR REPLACE FUNCTION prebuilds_summary_ids(pending boolean, OUT orgs bytea, OUT n bigint)
-LANGUAGE plpgsql STABLE AS $fn$
-BEGIN
-    IF pending THEN
-        EXECUTE $q$WITH changed AS MATERIALIZED (SELECT tv.template_id
+-- Nothing here names a platform table in a way PostgreSQL records: the two functions are
+-- LANGUAGE sql with their bodies as text, which is parsed when they are called and leaves no
+-- dependency behind, so no platform migration ever finds an object of ours in its way. (SQL
+-- rather than PL/pgSQL: a session's first call of a PL/pgSQL function loads its library,
+-- about a millisecond of every one-shot command.) Their two queries: a summary with an empty
+-- log says every organization with a configured template that is not soft-deleted (a row
+-- folded in by an older prebuilds has no organization: it is looked up); with a log, the
+-- templates it names are left out and recounted from the presets (the same answer as
+-- SUMMARY_ORGS_TRUSTED of the native summary form in src/lib/pg/pass.c: keep the two in
+-- step). The view calls one of them, never both. The functions run with their caller's
+-- rights; on PostgreSQL 15 and later so does the view (security_invoker): none of them lends
+-- anyone a right. Before 15 the view reads our log and sequence as their owner, and nothing
+-- else.
+DROP FUNCTION IF EXISTS prebuilds_summary_ids(boolean); -- the PL/pgSQL one of an earlier build
+-- the UNION with nothing dedupes by hashing (a DISTINCT here was sorted)
+CREATE OR REPLACE FUNCTION prebuilds_summary_ids_clean(OUT orgs bytea, OUT n bigint)
+LANGUAGE sql STABLE AS $q$
+SELECT string_agg(uuid_send(id), ''::bytea), count(id) FROM (
+ SELECT t.organization_id FROM (SELECT c.template_id, coalesce(c.organization_id,
+ (SELECT d.organization_id FROM templates d WHERE d.id = c.template_id)) AS organization_id
+ FROM prebuilds_configured_templates c) t
+ WHERE t.template_id NOT IN (SELECT d.id FROM templates d WHERE d.deleted)
+ UNION SELECT NULL::uuid WHERE false) q(id)
+$q$;
+CREATE OR REPLACE FUNCTION prebuilds_summary_ids_pending(OUT orgs bytea, OUT n bigint)
+LANGUAGE sql STABLE AS $q$
+WITH changed AS MATERIALIZED (SELECT tv.template_id
  FROM prebuilds_summary_changes c JOIN template_versions tv ON tv.id = c.version_id
  WHERE tv.template_id IS NOT NULL UNION SELECT c.template_id FROM prebuilds_summary_changes c
  WHERE c.template_id IS NOT NULL)
@@ -218,21 +230,13 @@ SELECT string_agg(uuid_send(id), ''::bytea), count(id) FROM (
  UNION SELECT t.organization_id FROM templates t WHERE NOT t.deleted AND t.id IN
  (SELECT tv.template_id FROM template_version_presets p JOIN template_versions tv
  ON tv.id = p.template_version_id WHERE p.desired_instances IS NOT NULL
- AND tv.template_id IN (SELECT template_id FROM changed))) q(id)$q$ INTO orgs, n;
-    ELSE
-        -- the UNION with nothing dedupes by hashing (a DISTINCT here was sorted)
-        EXECUTE $q$SELECT string_agg(uuid_send(id), ''::bytea), count(id) FROM (
- SELECT t.organization_id FROM (SELECT c.template_id, coalesce(c.organization_id,
- (SELECT d.organization_id FROM templates d WHERE d.id = c.template_id)) AS organization_id
- FROM prebuilds_configured_templates c) t
- WHERE t.template_id NOT IN (SELECT d.id FROM templates d WHERE d.deleted)
- UNION SELECT NULL::uuid WHERE false) q(id)$q$ INTO orgs, n;
-    END IF;
-END
-$fn$;
+ AND tv.template_id IN (SELECT template_id FROM changed))) q(id)
+$q$;
 DO $do$
 BEGIN
-    EXECUTE format('ALTER FUNCTION prebuilds_summary_ids(boolean) SET search_path = pg_catalog, %I, pg_temp',
+    EXECUTE format('ALTER FUNCTION prebuilds_summary_ids_clean() SET search_path = pg_catalog, %I, pg_temp',
+                   current_schema());
+    EXECUTE format('ALTER FUNCTION prebuilds_summary_ids_pending() SET search_path = pg_catalog, %I, pg_temp',
                    current_schema());
     EXECUTE 'CREATE VIEW prebuilds_summary_answer'
         || CASE WHEN current_setting('server_version_num')::int >= 150000
@@ -241,7 +245,9 @@ BEGIN
 SELECT f.faulted, f.pending, a.orgs, a.n
 FROM (SELECT (SELECT is_called FROM prebuilds_summary_faults) AS faulted,
              EXISTS (SELECT 1 FROM prebuilds_summary_changes) AS pending) f
-LEFT JOIN LATERAL (SELECT * FROM prebuilds_summary_ids(f.pending) WHERE NOT f.faulted) a
+LEFT JOIN LATERAL (SELECT * FROM prebuilds_summary_ids_clean() WHERE NOT f.faulted AND NOT f.pending
+                   UNION ALL
+                   SELECT * FROM prebuilds_summary_ids_pending() WHERE NOT f.faulted AND f.pending) a
     ON true
 $view$;
 END
