@@ -250,6 +250,82 @@ static void test_pg_production_schema(void **state)
     pb_report_fini(&r);
 }
 
+/* The pause switch where site_configs comes and goes: the probe names the table, and a
+ * session that finds it missing goes on with the form that looks it up first, which still
+ * sees the switch when the table comes back; a new session names it again. */
+static void switch_pass(tdb *t, pb_store *s, const char *org, bool paused, uint64_t round_trips)
+{
+    tdb_exec(t, "DELETE FROM organization_members WHERE organization_id = '%s' AND user_id = '%s'",
+             org, UID);
+    pb_report r;
+    assert_int_equal(reconcile(s, &r), paused ? PB_EPAUSED : 0);
+    assert_int_equal(r.paused, paused);
+    assert_int_equal(r.organizations, 1);
+    assert_int_equal(r.memberships_added, paused ? 0 : 1);
+    assert_int_equal(r.round_trips, round_trips + (paused ? 0 : 1));
+    pb_report_fini(&r);
+    assert_int_equal(n_members(t, org), paused ? 0 : 1);
+}
+
+static void test_pg_switch_table(void **state)
+{
+    if (tdb_backend() != PB_BACKEND_PG)
+        skip();
+    fx *f = *state;
+    tdb *t = &f->t;
+    load_sql_file(t, "production_schema.sql");
+    tdb_exec(t,
+             "INSERT INTO users (id, email, username, name, hashed_password, created_at,"
+             " updated_at, status, login_type, is_system) VALUES ('%s', 'prebuilds@system',"
+             " 'prebuilds', 'Prebuilds Owner', '', now(), now(), 'active', 'none', true)",
+             UID);
+    char org[PB_UUID_LEN + 1], other[PB_UUID_LEN + 1];
+    platform_org(t, "switch-on", 1, org);
+    platform_org(t, "switch-off", -1, other);
+    f->s = tdb_store(t);
+    pb_report r;
+    assert_int_equal(reconcile(f->s, &r), 0);
+    assert_int_equal(r.groups_created, 1);
+    pb_report_fini(&r);
+    const char *on = "INSERT INTO site_configs VALUES ('prebuilds_settings',"
+                     " '{\"reconciliation_paused\": true}')";
+    /* the table there: one read, natively */
+    switch_pass(t, f->s, org, false, 1);
+    tdb_exec(t, "%s", on);
+    switch_pass(t, f->s, org, true, 1);
+    /* the table gone under a session that named it: the pass still reads, one round trip
+     * more, and the session keeps the other form */
+    tdb_exec(t, "DROP TABLE site_configs");
+    switch_pass(t, f->s, org, false, 2);
+    switch_pass(t, f->s, org, false, 1);
+    /* back, switched on: that form sees it */
+    tdb_exec(t, "CREATE TABLE site_configs (key varchar(256) NOT NULL UNIQUE, value text)");
+    tdb_exec(t, "%s", on);
+    switch_pass(t, f->s, org, true, 1);
+    tdb_exec(t, "UPDATE site_configs SET value = '{\"reconciliation_paused\": false}'");
+    switch_pass(t, f->s, org, false, 1);
+    pb_store_free(&f->s);
+    /* a new session without the table: its first pass reads in two round trips, the next
+     * in one; with the table back, a new session names it again */
+    tdb_exec(t, "DROP TABLE site_configs");
+    f->s = tdb_store(t);
+    switch_pass(t, f->s, org, false, 2);
+    switch_pass(t, f->s, org, false, 1);
+    pb_store_free(&f->s);
+    tdb_exec(t, "CREATE TABLE site_configs (key varchar(256) NOT NULL UNIQUE, value text)");
+    tdb_exec(t, "%s", on);
+    f->s = tdb_store(t);
+    server_reset();
+    switch_pass(t, f->s, org, true, 1);
+    assert_int_equal(server_calls_like(t->name, "%FROM site_configs WHERE key =%"), 1);
+    assert_int_equal(
+        server_calls_like(t->name, "%split_part(split_part(table_to_xml(to_regclass(%"), 0);
+    /* another table missing is reported as such, after the other form found it missing too */
+    tdb_exec(t, "ALTER TABLE group_members RENAME TO group_members_gone");
+    assert_int_equal(reconcile(f->s, &r), PB_ENOSCHEMA);
+    pb_report_fini(&r);
+}
+
 /* ---- least privilege (PostgreSQL) ---- */
 
 static void test_pg_privileges(void **state)
@@ -306,6 +382,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_schema_missing, fx_setup_bare, fx_teardown),
         cmocka_unit_test_setup_teardown(test_init_is_idempotent, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_pg_production_schema, fx_setup_pg_bare, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_pg_switch_table, fx_setup_pg_bare, fx_teardown),
         cmocka_unit_test_setup_teardown(test_pg_privileges, fx_setup_pg, fx_teardown),
     };
     const char *group = tdb_backend() == PB_BACKEND_PG ? "schema-postgresql" : "schema-sqlite";

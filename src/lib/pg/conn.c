@@ -148,7 +148,8 @@ void pb__pg_quiet_notices(void *arg, const char *message)
 void pb__pg_session_started(pg_store *s)
 {
     pb__pg_forget_prepared(s);
-    if (s->manual) /* a daemon: a server notice must not bypass its log */
+    s->no_site_configs = false; /* a new session probes natively again (pass.c) */
+    if (s->manual)              /* a daemon: a server notice must not bypass its log */
         PQsetNoticeProcessor(s->conn, pb__pg_quiet_notices, NULL);
     pb__pg_drop_cancel(s);
     atomic_store(&s->cancel, PQgetCancel(s->conn));

@@ -162,10 +162,14 @@
 #define XML_BYTES(V, tag)                                                                          \
     "decode(" XML_VALUE(V, tag) ", CASE current_setting('xmlbinary') WHEN 'hex' THEN 'hex'"        \
                                 " ELSE 'base64' END)"
-/* The pause switch's row out of the whole of site_configs (a few rows of settings; the
- * table may be missing on an older platform schema, and a missing privilege is an error:
- * the switch is never ignored silently). An element's text has its `<` escaped, so the key
- * cannot be faked by a value. */
+/* The pause switch's value, matched by FACT_PAUSED. Every platform schema with prebuilds
+ * has site_configs, so the probe names it and reads its one row by the key's unique index
+ * (planned at Bind, with the rest). Where the table is missing (an older platform schema)
+ * that text cannot be parsed: the session then probes with SWITCH_XML, which looks the
+ * table up first and reads the row out of the whole of it (a few rows of settings). Either
+ * way a missing privilege is an error: the switch is never ignored silently. In the XML an
+ * element's text has its `<` escaped, so the key cannot be faked by a value. */
+#define SWITCH_NATIVE "(SELECT value FROM site_configs WHERE key = 'prebuilds_settings')"
 #define SWITCH_XML                                                                                 \
     "CASE WHEN to_regclass('site_configs') IS NOT NULL THEN split_part(split_part("                \
     "table_to_xml(to_regclass('site_configs'), false, false, '')::text,"                           \
@@ -179,9 +183,9 @@
     "s AS MATERIALIZED (SELECT readable, CASE WHEN readable AND current THEN " TRIGGERS_FIRE(      \
         "'") " ELSE false END AS usable FROM (SELECT " SUMMARY_READABLE                            \
              " AS readable, " SUMMARY_CURRENT " AS current) r)"
-#define PROBE_ANSWER                                                                               \
+#define PROBE_ANSWER(SW)                                                                           \
     "a AS MATERIALIZED (SELECT readable, usable, CASE WHEN usable THEN table_to_xml(" ANSWER_VIEW  \
-    ", false, false, '')::text END AS x, " SWITCH_XML " AS sw FROM s)"
+    ", false, false, '')::text END AS x, " SW " AS sw FROM s)"
 #define FACT_TRUSTED "coalesce(usable AND " XML_VALUE("x", "faulted") " = 'false', false)"
 #define FACT_PENDING XML_VALUE("x", "pending") " = 'true'"
 #define FACT_PAUSED  "coalesce(sw ~ " SWITCH_ON ", false)"
@@ -213,9 +217,9 @@
 #define PROBE_SUMMARY_BRANCH(L, O)                                                                 \
     STATUS_SELECT " FROM organizations o JOIN " PROBE_IDS " AS q ON q.id = o.id" L O               \
                   " AND (SELECT trusted FROM f)"
-#define PROBE(R, L, O)                                                                             \
-    "WITH " PROBE_FACTS ", " PROBE_ANSWER ", " PROBE_READ                                          \
-    " " PROBE_TABLES_BRANCH(R, O) " UNION ALL " PROBE_SUMMARY_BRANCH(L, O) PROBE_FACTS_ROW
+#define PROBE(R, L, O, SW)                                                                         \
+    "WITH " PROBE_FACTS ", " PROBE_ANSWER(SW) ", " PROBE_READ " " PROBE_TABLES_BRANCH(             \
+        R, O) " UNION ALL " PROBE_SUMMARY_BRANCH(L, O) PROBE_FACTS_ROW
 
 /* ---- the summary form ---- */
 
@@ -251,9 +255,11 @@
     " OFFSET 0) " A
 
 const pb__pg_stmt pb__pg_stmts[PST_COUNT] = {
-    [PST_STATUS_ALL] = {"pb_status_all", PROBE("", PROBE_LOOKUPS, "")},
+    [PST_STATUS_ALL] = {"pb_status_all", PROBE("", PROBE_LOOKUPS, "", SWITCH_NATIVE)},
     /* Separate statements for some organizations, so each gets its own good plan. */
-    [PST_STATUS_SOME] = {"pb_status_some", PROBE(SOME_ORGS, LOOKUPS, BY_IDS)},
+    [PST_STATUS_SOME] = {"pb_status_some", PROBE(SOME_ORGS, LOOKUPS, BY_IDS, SWITCH_NATIVE)},
+    [PST_STATUS_ALL_XML] = {"pb_status_all_xml", PROBE("", PROBE_LOOKUPS, "", SWITCH_XML)},
+    [PST_STATUS_SOME_XML] = {"pb_status_some_xml", PROBE(SOME_ORGS, LOOKUPS, BY_IDS, SWITCH_XML)},
     [PST_SUMMARY_ALL] = {"pb_summary_all", SUMMARY("", "")},
     [PST_SUMMARY_SOME] = {"pb_summary_some", SUMMARY(SOME_ORGS, BY_IDS)},
     /* Memberships and groups in one statement. Organizations deleted since the status
@@ -338,6 +344,7 @@ typedef struct status_ctx {
     pb_err *err;
     pb_status_info *info;
     bool use_summary; /* the facts say: the next pass may run the summary form */
+    bool any_row;     /* a row reached status_rows */
 } status_ctx;
 
 /* The status rows come in binary format: an id is its 16 bytes where its text takes 36
@@ -404,6 +411,7 @@ static int status_rows(const PGresult *res, int item, void *arg)
 {
     (void)item;
     status_ctx *ctx = arg;
+    ctx->any_row = true;
     if (!status_shape_ok(res))
         return pb__err_set(ctx->err, PB_EINTERNAL,
                            "read status: unexpected result shape (%d columns)", PQnfields(res));
@@ -446,18 +454,36 @@ int pb__pg_status(pb_store *base, const pb_target *t, const char *const *ids, si
         if (ids_arr == NULL)
             return pb__err_set(err, PB_ENOMEM, "status: out of memory");
     }
-    bool summary = s->summary;
+    bool summary = s->summary, some = n_ids > 0;
     pipe_item item = {
-        .stmt = summary ? (n_ids > 0 ? PST_SUMMARY_SOME : PST_SUMMARY_ALL)
-                        : (n_ids > 0 ? PST_STATUS_SOME : PST_STATUS_ALL),
-        .n_params = n_ids > 0 ? 3 : 2,
+        .n_params = some ? 3 : 2,
         .params = {t->user_id, t->group_name, ids_arr},
         .single_row = true,
         .binary = true,
         .what = "read status",
     };
     status_ctx ctx = {.cb = cb, .arg = arg, .err = err, .info = &s->base.last};
-    int rc = pb__pg_run_pipeline(s, &item, 1, status_rows, &ctx, err);
+    int rc;
+    /* Inside a transaction (a pass under transaction pooling) a failed statement would take
+     * the transaction with it: there the probe never guesses. */
+    bool in_txn = s->conn != NULL && (PQtransactionStatus(s->conn) == PQTRANS_INTRANS ||
+                                      PQtransactionStatus(s->conn) == PQTRANS_INERROR);
+    for (;;) {
+        bool native = !summary && !s->no_site_configs && !in_txn;
+        item.stmt = summary  ? (some ? PST_SUMMARY_SOME : PST_SUMMARY_ALL)
+                    : native ? (some ? PST_STATUS_SOME : PST_STATUS_ALL)
+                             : (some ? PST_STATUS_SOME_XML : PST_STATUS_ALL_XML);
+        rc = pb__pg_run_pipeline(s, &item, 1, status_rows, &ctx, err);
+        /* A table the native probe names is missing. If it is site_configs, the form that
+         * looks it up first reads the rest; if it is another, that form fails the same way
+         * and its error is the one reported. Nothing reached the caller yet: the statement
+         * fails when it is parsed (or, prepared before a migration, planned again). */
+        if (!(native && rc == PB_ENOSCHEMA && !ctx.any_row))
+            break;
+        s->no_site_configs = true;
+        if (err != NULL)
+            memset(err, 0, sizeof(*err));
+    }
     pb__free(ids_arr);
     if (rc == 0)
         s->summary = ctx.use_summary; /* the form of the next pass */

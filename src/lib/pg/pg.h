@@ -16,8 +16,10 @@
 #include "sql.h"
 
 enum {
-    PST_STATUS_ALL,
+    PST_STATUS_ALL, /* the probe, reading the pause switch in site_configs natively */
     PST_STATUS_SOME,
+    PST_STATUS_ALL_XML, /* the same where site_configs may be missing (pass.c) */
+    PST_STATUS_SOME_XML,
     PST_SUMMARY_ALL,
     PST_SUMMARY_SOME,
     PST_WRITE_ORG,
@@ -42,7 +44,10 @@ typedef struct pg_store {
     PGconn *conn; /* NULL before the first pb_store_connect of a PB_OPEN_MANUAL store */
     bool prepared[PST_COUNT];
     bool summary; /* this session's join-form status found a summary it can trust */
-    bool manual;  /* PB_OPEN_MANUAL: never reconnect behind the caller's back */
+    /* The native probe found no site_configs (an older platform schema): this session
+     * probes with the form that looks the table up first (pass.c). */
+    bool no_site_configs;
+    bool manual; /* PB_OPEN_MANUAL: never reconnect behind the caller's back */
     /* Statements are never named (Parse, Bind, Execute of the unnamed statement, in the
      * same round trip): one-shot stores, and a daemon behind a transaction pooler, where a
      * named statement would outlive the transaction that prepared it (conn.c). */
