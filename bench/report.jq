@@ -95,7 +95,7 @@ def named: (.curve | not) or .shape == "small";
 "scan is nearly all of the work (*deep*: a few configured presets among hundreds of thousands)",
 "the two are equal by construction and the ratio is the machine's noise around 1.0. Where the",
 "joins above the scan weigh more (*small*, *sparse*), ours takes the distinct organizations in",
-"each worker and gathers only those, and comes out a little under.",
+"each worker and gathers only those, which is where it can come out under the reference.",
 "",
 "A first pass is always a fresh session's first statement: a new server process that still has",
 "to map every shared-buffer page it touches for the first time and fill its catalog caches,",
