@@ -47,6 +47,16 @@ static void platform_org(tdb *t, const char *name, int64_t desired, char id[PB_U
     tdb_exec(t, "UPDATE template_versions SET template_id = '%s' WHERE id = '%s'", tpl, ver);
 }
 
+/* The prebuilds user's row, as the platform writes it itself. */
+static void platform_user(tdb *t)
+{
+    tdb_exec(t,
+             "INSERT INTO users (id, email, username, name, hashed_password, created_at,"
+             " updated_at, status, login_type, is_system) VALUES ('%s', 'prebuilds@system',"
+             " 'prebuilds', 'Prebuilds Owner', '', now(), now(), 'active', 'none', true)",
+             UID);
+}
+
 /* ---- refusals ---- */
 
 static void test_missing_user_writes_nothing(void **state)
@@ -164,11 +174,7 @@ static void test_pg_production_schema(void **state)
     assert_int_equal(tdb_long(t, "SELECT count(*) FROM users"), rows_before);
 
     /* The platform creates its users itself. */
-    tdb_exec(t,
-             "INSERT INTO users (id, email, username, name, hashed_password, created_at,"
-             " updated_at, status, login_type, is_system) VALUES ('%s', 'prebuilds@system',"
-             " 'prebuilds', 'Prebuilds Owner', '', now(), now(), 'active', 'none', true)",
-             UID);
+    platform_user(t);
     char orgs[6][PB_UUID_LEN + 1];
     for (int i = 0; i < 6; i++) {
         char name[16];
@@ -274,11 +280,7 @@ static void test_pg_switch_table(void **state)
     fx *f = *state;
     tdb *t = &f->t;
     load_sql_file(t, "production_schema.sql");
-    tdb_exec(t,
-             "INSERT INTO users (id, email, username, name, hashed_password, created_at,"
-             " updated_at, status, login_type, is_system) VALUES ('%s', 'prebuilds@system',"
-             " 'prebuilds', 'Prebuilds Owner', '', now(), now(), 'active', 'none', true)",
-             UID);
+    platform_user(t);
     char org[PB_UUID_LEN + 1], other[PB_UUID_LEN + 1];
     platform_org(t, "switch-on", 1, org);
     platform_org(t, "switch-off", -1, other);

@@ -463,26 +463,23 @@ int pb__pg_status(pb_store *base, const pb_target *t, const char *const *ids, si
         .what = "read status",
     };
     status_ctx ctx = {.cb = cb, .arg = arg, .err = err, .info = &s->base.last};
-    int rc;
     /* Inside a transaction (a pass under transaction pooling) a failed statement would take
      * the transaction with it: there the probe never guesses. */
-    bool in_txn = s->conn != NULL && (PQtransactionStatus(s->conn) == PQTRANS_INTRANS ||
-                                      PQtransactionStatus(s->conn) == PQTRANS_INERROR);
-    for (;;) {
-        bool native = !summary && !s->no_site_configs && !in_txn;
-        item.stmt = summary  ? (some ? PST_SUMMARY_SOME : PST_SUMMARY_ALL)
-                    : native ? (some ? PST_STATUS_SOME : PST_STATUS_ALL)
-                             : (some ? PST_STATUS_SOME_XML : PST_STATUS_ALL_XML);
-        rc = pb__pg_run_pipeline(s, &item, 1, status_rows, &ctx, err);
-        /* A table the native probe names is missing. If it is site_configs, the form that
-         * looks it up first reads the rest; if it is another, that form fails the same way
-         * and its error is the one reported. Nothing reached the caller yet: the statement
-         * fails when it is parsed (or, prepared before a migration, planned again). */
-        if (!(native && rc == PB_ENOSCHEMA && !ctx.any_row))
-            break;
+    PGTransactionStatusType ts = s->conn != NULL ? PQtransactionStatus(s->conn) : PQTRANS_IDLE;
+    bool native = !summary && !s->no_site_configs && ts != PQTRANS_INTRANS && ts != PQTRANS_INERROR;
+    item.stmt = summary  ? (some ? PST_SUMMARY_SOME : PST_SUMMARY_ALL)
+                : native ? (some ? PST_STATUS_SOME : PST_STATUS_ALL)
+                         : (some ? PST_STATUS_SOME_XML : PST_STATUS_ALL_XML);
+    int rc = pb__pg_run_pipeline(s, &item, 1, status_rows, &ctx, err);
+    /* A table the native probe names is missing. If it is site_configs, the form that looks
+     * it up first reads the rest; if it is another, that form fails the same way and its
+     * error is the one reported. Nothing reached the caller yet: the statement fails when it
+     * is parsed (or, prepared before a migration, planned again). */
+    if (native && rc == PB_ENOSCHEMA && !ctx.any_row) {
         s->no_site_configs = true;
-        if (err != NULL)
-            memset(err, 0, sizeof(*err));
+        pb_err_clear(err);
+        item.stmt = some ? PST_STATUS_SOME_XML : PST_STATUS_ALL_XML;
+        rc = pb__pg_run_pipeline(s, &item, 1, status_rows, &ctx, err);
     }
     pb__free(ids_arr);
     if (rc == 0)

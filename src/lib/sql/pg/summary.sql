@@ -195,7 +195,7 @@ REVOKE ALL ON FUNCTION prebuilds_summary_versions() FROM PUBLIC;
 -- LANGUAGE sql with their bodies as text, which is parsed when they are called and leaves no
 -- dependency behind, so no platform migration ever finds an object of ours in its way. (SQL
 -- rather than PL/pgSQL: a session's first call of a PL/pgSQL function loads its library,
--- about a millisecond of every one-shot command.) Their two queries: a summary with an empty
+-- which every one-shot command would pay.) Their two queries: a summary with an empty
 -- log says every organization with a configured template that is not soft-deleted (a row
 -- folded in by an older prebuilds has no organization: it is looked up); with a log, the
 -- templates it names are left out and recounted from the presets (the same answer as
